@@ -141,7 +141,9 @@ impl RunConfig {
     }
 
     pub fn out_path(&self) -> PathBuf {
-        self.out.clone().unwrap_or_else(|| PathBuf::from(format!("results/{}-{}.csv", self.model, self.dataset)))
+        self.out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("results/{}-{}.csv", self.model, self.dataset)))
     }
 
     /// Every constraint between fields, checked before anything is loaded or trained.
@@ -175,7 +177,8 @@ impl RunConfig {
 
 /// Reads a JSON object, refusing anything else with the file's name.
 pub fn load_json(path: &Path) -> Result<serde_json::Value> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
     let value: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))?;
     if !value.is_object() {
@@ -218,11 +221,17 @@ mod tests {
 
     #[test]
     fn constraint_errors_name_the_values() {
-        let mut c = RunConfig { workers: 0, ..Default::default() };
+        let mut c = RunConfig {
+            workers: 0,
+            ..Default::default()
+        };
         assert!(c.validate().unwrap_err().to_string().contains("--workers 0"));
         c.workers = 4;
         c.batch_size = 7;
         let e = c.validate().unwrap_err().to_string();
-        assert!(e.contains("--batch-size 7") && e.contains("--workers 4") && e.contains("8"), "{e}");
+        assert!(
+            e.contains("--batch-size 7") && e.contains("--workers 4") && e.contains("8"),
+            "{e}"
+        );
     }
 }

@@ -7,7 +7,11 @@ use solon::{cluster, config::RunConfig, experiment};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "solon", version, about = "Byzantine-resilient distributed training with redundant gradients (Solon, Draco, DETOX, robust aggregators)")]
+#[command(
+    name = "solon",
+    version,
+    about = "Byzantine-resilient distributed training with redundant gradients (Solon, Draco, DETOX, robust aggregators)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -44,7 +48,10 @@ fn main() {
 /// Help and version print as clap prints them; every usage error becomes one line, status 2.
 fn exit_on_clap_error(e: clap::Error) -> ! {
     use clap::error::ErrorKind::*;
-    if matches!(e.kind(), DisplayHelp | DisplayVersion | DisplayHelpOnMissingArgumentOrSubcommand) {
+    if matches!(
+        e.kind(),
+        DisplayHelp | DisplayVersion | DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
         e.exit();
     }
     let text = e.render().to_string();
@@ -72,9 +79,16 @@ fn dispatch(matches: &ArgMatches) -> Result<()> {
 fn info() -> Result<()> {
     let device = solon::config::DeviceChoice::Auto.resolve()?;
     println!("solon {}", env!("CARGO_PKG_VERSION"));
-    println!("libtorch: {}", option_env!("SOLON_LIBTORCH_LIB").unwrap_or("(linked at build time)"));
+    println!(
+        "libtorch: {}",
+        option_env!("SOLON_LIBTORCH_LIB").unwrap_or("(linked at build time)")
+    );
     println!("torch version: {}", torch_version());
-    println!("cuda available: {} ({} device(s))", tch::Cuda::is_available(), tch::Cuda::device_count());
+    println!(
+        "cuda available: {} ({} device(s))",
+        tch::Cuda::is_available(),
+        tch::Cuda::device_count()
+    );
     println!("cudnn available: {}", tch::Cuda::cudnn_is_available());
     println!("device (--device auto): {device:?}");
     println!("threads: {}", tch::get_num_threads());
@@ -85,7 +99,10 @@ fn info() -> Result<()> {
 /// not exposed by tch; the library directory's parent is torch's Python package).
 fn torch_version() -> String {
     let lib = option_env!("SOLON_LIBTORCH_LIB").map(PathBuf::from);
-    let version_file = lib.as_ref().and_then(|l| l.parent()).map(|t| t.join("version.py"));
+    let version_file = lib
+        .as_ref()
+        .and_then(|l| l.parent())
+        .map(|t| t.join("version.py"));
     if let Some(text) = version_file.and_then(|f| std::fs::read_to_string(f).ok()) {
         if let Some(line) = text.lines().find(|l| l.starts_with("__version__")) {
             return line.split('\'').nth(1).unwrap_or(line).to_string();
@@ -102,13 +119,19 @@ fn train(config: &RunConfig) -> Result<()> {
     let data = cluster::load_data(config)?;
     let bar = ProgressBar::new(config.iterations as u64);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} it ({eta} left) {msg}")
-            .unwrap(),
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} it ({eta} left) {msg}",
+        )
+        .unwrap(),
     );
     let outcome = cluster::run(config, &data, |_, record| {
         bar.inc(1);
         if let Some(r) = record {
-            bar.set_message(format!("loss {:.4} test acc {:.2}%", r.train_loss, 100.0 * r.test_acc));
+            bar.set_message(format!(
+                "loss {:.4} test acc {:.2}%",
+                r.train_loss,
+                100.0 * r.test_acc
+            ));
         }
     })?;
     bar.finish_and_clear();

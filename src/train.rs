@@ -58,17 +58,35 @@ pub struct Trainer {
 
 impl Trainer {
     /// Builds `kind` for `data` on `device`, initialised from `seed`.
-    pub fn new(kind: ModelKind, data: &Dataset, optim: OptimConfig, device: Device, seed: u64) -> Result<Self> {
+    pub fn new(
+        kind: ModelKind,
+        data: &Dataset,
+        optim: OptimConfig,
+        device: Device,
+        seed: u64,
+    ) -> Result<Self> {
         tch::manual_seed(seed as i64);
         let vs = nn::VarStore::new(device);
         let net = model::build(kind, &vs.root(), &data.input_shape, data.outputs)?;
         // Sorted by name so the flat layout is the same in every process.
-        let mut named: Vec<(String, Tensor)> =
-            vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
+        let mut named: Vec<(String, Tensor)> = vs
+            .variables()
+            .into_iter()
+            .filter(|(_, t)| t.requires_grad())
+            .collect();
         named.sort_by(|a, b| a.0.cmp(&b.0));
         let params: Vec<Tensor> = named.into_iter().map(|(_, t)| t).collect();
         let d = params.iter().map(|p| p.numel() as i64).sum();
-        Ok(Trainer { vs, net, params, d, velocity: None, optim, task: data.task, step: 0 })
+        Ok(Trainer {
+            vs,
+            net,
+            params,
+            d,
+            velocity: None,
+            optim,
+            task: data.task,
+            step: 0,
+        })
     }
 
     /// d, the number of trainable parameters.
@@ -93,7 +111,11 @@ impl Trainer {
     /// Overwrites every trainable parameter from a flat vector of length d.
     pub fn set_flat_params(&mut self, flat: &Tensor) -> Result<()> {
         if flat.size() != [self.d] {
-            bail!("flat parameter vector has shape {:?}, model has d = {}", flat.size(), self.d);
+            bail!(
+                "flat parameter vector has shape {:?}, model has d = {}",
+                flat.size(),
+                self.d
+            );
         }
         let _guard = tch::no_grad_guard();
         let mut offset = 0;
@@ -144,7 +166,11 @@ impl Trainer {
     /// heavy-ball momentum, the scheduled learning rate.
     pub fn apply(&mut self, g: &Tensor) -> Result<()> {
         if g.size() != [self.d] {
-            bail!("aggregated gradient has shape {:?}, model has d = {}", g.size(), self.d);
+            bail!(
+                "aggregated gradient has shape {:?}, model has d = {}",
+                g.size(),
+                self.d
+            );
         }
         let _guard = tch::no_grad_guard();
         let mut update = g.to_kind(Kind::Float);
@@ -186,7 +212,11 @@ impl Trainer {
             }
             start += len;
         }
-        let acc = if self.task == Task::Classification { correct / n as f64 } else { f64::NAN };
+        let acc = if self.task == Task::Classification {
+            correct / n as f64
+        } else {
+            f64::NAN
+        };
         (loss / n as f64, acc)
     }
 }
@@ -210,7 +240,14 @@ impl BatchSampler {
         let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed_ba7c);
         let mut order: Vec<i64> = (0..len).collect();
         order.shuffle(&mut rng);
-        Ok(BatchSampler { order, position: 0, batch, rng, epoch: 0, device })
+        Ok(BatchSampler {
+            order,
+            position: 0,
+            batch,
+            rng,
+            epoch: 0,
+            device,
+        })
     }
 
     /// Indices of the next batch, on the dataset's device.
@@ -220,7 +257,8 @@ impl BatchSampler {
             self.position = 0;
             self.epoch += 1;
         }
-        let idx = Tensor::from_slice(&self.order[self.position..self.position + self.batch]).to_device(self.device);
+        let idx =
+            Tensor::from_slice(&self.order[self.position..self.position + self.batch]).to_device(self.device);
         self.position += self.batch;
         idx
     }
@@ -278,7 +316,9 @@ mod tests {
         let (rows, _) = t.partition_gradients(&x, &y, 4).unwrap();
         assert_eq!(rows.size(), [4, t.dim()]);
         let (whole, _) = t.gradient(&x, &y);
-        assert!(rows.mean_dim(0, false, Kind::Float).allclose(&whole, 1e-5, 1e-6, false));
+        assert!(rows
+            .mean_dim(0, false, Kind::Float)
+            .allclose(&whole, 1e-5, 1e-6, false));
         assert!(t.partition_gradients(&x, &y, 5).is_err());
     }
 
@@ -290,7 +330,13 @@ mod tests {
         let g = Tensor::ones([t.dim()], (Kind::Float, Device::Cpu));
         t.apply(&g).unwrap();
         let after = t.flat_params();
-        assert!((before.shallow_clone() - 0.1 - &after).abs().max().double_value(&[]) < 1e-6);
+        assert!(
+            (before.shallow_clone() - 0.1 - &after)
+                .abs()
+                .max()
+                .double_value(&[])
+                < 1e-6
+        );
         t.set_flat_params(&before).unwrap();
         assert!(t.flat_params().equal(&before));
         assert!(t.apply(&Tensor::ones([3], (Kind::Float, Device::Cpu))).is_err());

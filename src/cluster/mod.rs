@@ -33,7 +33,11 @@ pub fn load_data(config: &RunConfig) -> Result<Dataset> {
 
 /// Plain data-parallel SGD: P partition gradients, their mean, one step.
 /// `on_iteration` is called after every step (progress bars).
-pub fn run(config: &RunConfig, data: &Dataset, mut on_iteration: impl FnMut(usize, Option<&Record>)) -> Result<RunOutcome> {
+pub fn run(
+    config: &RunConfig,
+    data: &Dataset,
+    mut on_iteration: impl FnMut(usize, Option<&Record>),
+) -> Result<RunOutcome> {
     config.validate()?;
     if config.threads > 0 {
         tch::set_num_threads(config.threads as i32);
@@ -42,7 +46,10 @@ pub fn run(config: &RunConfig, data: &Dataset, mut on_iteration: impl FnMut(usiz
     let mut trainer = Trainer::new(config.model, data, config.optim(), device, config.seed)?;
     let mut sampler = BatchSampler::new(data.train_len(), config.batch_size, config.seed, device)?;
     let (test_x, test_y) = if config.test_samples > 0 && (config.test_samples as i64) < data.test_len() {
-        (data.test_x.narrow(0, 0, config.test_samples as i64), data.test_y.narrow(0, 0, config.test_samples as i64))
+        (
+            data.test_x.narrow(0, 0, config.test_samples as i64),
+            data.test_y.narrow(0, 0, config.test_samples as i64),
+        )
     } else {
         (data.test_x.shallow_clone(), data.test_y.shallow_clone())
     };
@@ -52,7 +59,10 @@ pub fn run(config: &RunConfig, data: &Dataset, mut on_iteration: impl FnMut(usiz
     let mut diverged = false;
     for iteration in 1..=config.iterations {
         let idx = sampler.next_indices();
-        let (x, y) = (data.train_x.index_select(0, &idx), data.train_y.index_select(0, &idx));
+        let (x, y) = (
+            data.train_x.index_select(0, &idx),
+            data.train_y.index_select(0, &idx),
+        );
         let (grads, loss) = trainer.partition_gradients(&x, &y, config.workers as i64)?;
         let aggregate = grads.mean_dim(0, false, tch::Kind::Float);
         trainer.apply(&aggregate)?;
@@ -80,5 +90,9 @@ pub fn run(config: &RunConfig, data: &Dataset, mut on_iteration: impl FnMut(usiz
             break;
         }
     }
-    Ok(RunOutcome { records, final_params: trainer.flat_params(), diverged })
+    Ok(RunOutcome {
+        records,
+        final_params: trainer.flat_params(),
+        diverged,
+    })
 }

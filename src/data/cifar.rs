@@ -22,7 +22,10 @@ pub fn parse_into(bytes: &[u8], name: &str, out: &mut CifarBatch) -> Result<()> 
     }
     for record in bytes.chunks_exact(RECORD) {
         if record[0] > 9 {
-            bail!("{name}: label {} out of range 0..9; not a CIFAR-10 binary batch", record[0]);
+            bail!(
+                "{name}: label {} out of range 0..9; not a CIFAR-10 binary batch",
+                record[0]
+            );
         }
         out.labels.push(record[0]);
         out.images.extend_from_slice(&record[1..]);

@@ -30,18 +30,31 @@ pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
 /// Parses IDX bytes (type code 0x08, unsigned byte, as MNIST uses).
 pub fn parse(bytes: &[u8], name: &str) -> Result<IdxArray> {
     if bytes.len() < 4 {
-        bail!("{name} is truncated: {} bytes, too short for an IDX header", bytes.len());
+        bail!(
+            "{name} is truncated: {} bytes, too short for an IDX header",
+            bytes.len()
+        );
     }
     if bytes[0] != 0 || bytes[1] != 0 {
-        bail!("{name} is not an IDX file (magic bytes {:02x}{:02x}, expected 0000)", bytes[0], bytes[1]);
+        bail!(
+            "{name} is not an IDX file (magic bytes {:02x}{:02x}, expected 0000)",
+            bytes[0],
+            bytes[1]
+        );
     }
     if bytes[2] != 0x08 {
-        bail!("{name}: IDX element type 0x{:02x} is not supported (only 0x08, unsigned byte)", bytes[2]);
+        bail!(
+            "{name}: IDX element type 0x{:02x} is not supported (only 0x08, unsigned byte)",
+            bytes[2]
+        );
     }
     let rank = bytes[3] as usize;
     let header = 4 + 4 * rank;
     if rank == 0 || bytes.len() < header {
-        bail!("{name} is truncated: header of rank {rank} needs {header} bytes, file has {}", bytes.len());
+        bail!(
+            "{name} is truncated: header of rank {rank} needs {header} bytes, file has {}",
+            bytes.len()
+        );
     }
     let dims: Vec<usize> = (0..rank)
         .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap()) as usize)
@@ -52,9 +65,15 @@ pub fn parse(bytes: &[u8], name: &str) -> Result<IdxArray> {
         bail!("{name} is truncated: header says {dims:?} ({expected} bytes of data), found {found}; delete it and fetch the data again (make data)");
     }
     if found > expected {
-        bail!("{name} has {} trailing bytes after the {dims:?} array: not a valid IDX file", found - expected);
+        bail!(
+            "{name} has {} trailing bytes after the {dims:?} array: not a valid IDX file",
+            found - expected
+        );
     }
-    Ok(IdxArray { dims, data: bytes[header..].to_vec() })
+    Ok(IdxArray {
+        dims,
+        data: bytes[header..].to_vec(),
+    })
 }
 
 /// Reads and parses one IDX file (.gz or raw).

@@ -63,7 +63,9 @@ impl Dataset {
 
 /// Where datasets live: `--data-dir`, else $SOLON_DATA, else ./data.
 pub fn default_root() -> PathBuf {
-    std::env::var_os("SOLON_DATA").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("data"))
+    std::env::var_os("SOLON_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("data"))
 }
 
 /// Loads a dataset by name. `seed` only matters for the synthetic tasks.
@@ -78,7 +80,10 @@ pub fn load(kind: DatasetKind, root: &Path, device: Device, seed: u64) -> Result
 }
 
 fn find_file(dir: &Path, stem: &str) -> Option<PathBuf> {
-    [format!("{stem}.gz"), stem.to_string()].into_iter().map(|n| dir.join(n)).find(|p| p.is_file())
+    [format!("{stem}.gz"), stem.to_string()]
+        .into_iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file())
 }
 
 fn missing(kind: DatasetKind, dir: &Path, what: &str) -> anyhow::Error {
@@ -109,15 +114,29 @@ fn load_idx(kind: DatasetKind, dir: &Path, mean: f64, std: f64, device: Device) 
             );
         }
         let (n, h, w) = (im.dims[0] as i64, im.dims[1] as i64, im.dims[2] as i64);
-        let x = Tensor::from_slice(&im.data).view([n, 1, h, w]).to_kind(Kind::Float) / 255.0;
+        let x = Tensor::from_slice(&im.data)
+            .view([n, 1, h, w])
+            .to_kind(Kind::Float)
+            / 255.0;
         let x = ((x - mean) / std).to_device(device);
-        let y = Tensor::from_slice(&lb.data).to_kind(Kind::Int64).to_device(device);
+        let y = Tensor::from_slice(&lb.data)
+            .to_kind(Kind::Int64)
+            .to_device(device);
         Ok((x, y))
     };
     let (train_x, train_y) = read_pair("train-images-idx3-ubyte", "train-labels-idx1-ubyte")?;
     let (test_x, test_y) = read_pair("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")?;
     let input_shape = train_x.size()[1..].to_vec();
-    Ok(Dataset { kind, task: Task::Classification, train_x, train_y, test_x, test_y, outputs: 10, input_shape })
+    Ok(Dataset {
+        kind,
+        task: Task::Classification,
+        train_x,
+        train_y,
+        test_x,
+        test_y,
+        outputs: 10,
+        input_shape,
+    })
 }
 
 fn load_cifar(dir: &Path, device: Device) -> Result<Dataset> {
@@ -130,14 +149,20 @@ fn load_cifar(dir: &Path, device: Device) -> Result<Dataset> {
     }
     let to_tensors = |b: cifar::CifarBatch| {
         let n = b.labels.len() as i64;
-        let x = Tensor::from_slice(&b.images).view([n, 3, 32, 32]).to_kind(Kind::Float) / 255.0;
+        let x = Tensor::from_slice(&b.images)
+            .view([n, 3, 32, 32])
+            .to_kind(Kind::Float)
+            / 255.0;
         let mean = Tensor::from_slice(&[0.4914f32, 0.4822, 0.4465]).view([1, 3, 1, 1]);
         let std = Tensor::from_slice(&[0.2470f32, 0.2435, 0.2616]).view([1, 3, 1, 1]);
         let x = ((x - mean) / std).to_device(device);
-        let y = Tensor::from_slice(&b.labels).to_kind(Kind::Int64).to_device(device);
+        let y = Tensor::from_slice(&b.labels)
+            .to_kind(Kind::Int64)
+            .to_device(device);
         (x, y)
     };
-    let (train_x, train_y) = to_tensors(cifar::read_files(&train_files).context("reading CIFAR-10 training batches")?);
+    let (train_x, train_y) =
+        to_tensors(cifar::read_files(&train_files).context("reading CIFAR-10 training batches")?);
     let (test_x, test_y) = to_tensors(cifar::read_files(&test_files).context("reading CIFAR-10 test batch")?);
     Ok(Dataset {
         kind: DatasetKind::Cifar10,

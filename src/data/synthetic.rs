@@ -52,7 +52,13 @@ pub fn linear_regression(seed: u64, device: Device) -> (Dataset, f64) {
     let (train_x, train_y) = make(2048);
     let (test_x, test_y) = make(512);
     // Least squares with an intercept column, in f64.
-    let design = Tensor::cat(&[train_x.shallow_clone(), Tensor::ones([2048, 1], (Kind::Double, Device::Cpu))], 1);
+    let design = Tensor::cat(
+        &[
+            train_x.shallow_clone(),
+            Tensor::ones([2048, 1], (Kind::Double, Device::Cpu)),
+        ],
+        1,
+    );
     let solution = design.linalg_lstsq(&train_y, None::<f64>, "gelsd").0;
     let residual = design.matmul(&solution) - &train_y;
     let optimum = f64::try_from(residual.square().mean(Kind::Double)).unwrap();

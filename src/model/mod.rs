@@ -114,7 +114,9 @@ mod tests {
     #[test]
     fn lenet_refuses_other_shapes() {
         let vs = nn::VarStore::new(Device::Cpu);
-        let err = build(ModelKind::Lenet, &vs.root(), &[3, 32, 32], 10).err().unwrap();
+        let err = build(ModelKind::Lenet, &vs.root(), &[3, 32, 32], 10)
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("1x28x28"));
     }
 }

@@ -6,7 +6,12 @@ use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
 fn conv3x3(vs: nn::Path, cin: i64, cout: i64, stride: i64) -> nn::Conv2D {
-    let cfg = nn::ConvConfig { stride, padding: 1, bias: false, ..Default::default() };
+    let cfg = nn::ConvConfig {
+        stride,
+        padding: 1,
+        bias: false,
+        ..Default::default()
+    };
     nn::conv2d(vs, cin, cout, 3, cfg)
 }
 
@@ -16,14 +21,26 @@ fn basic_block(vs: nn::Path, cin: i64, cout: i64, stride: i64) -> impl ModuleT {
     let conv2 = conv3x3(&vs / "conv2", cout, cout, 1);
     let bn2 = nn::batch_norm2d(&vs / "bn2", cout, Default::default());
     let shortcut = if stride != 1 || cin != cout {
-        let cfg = nn::ConvConfig { stride, bias: false, ..Default::default() };
+        let cfg = nn::ConvConfig {
+            stride,
+            bias: false,
+            ..Default::default()
+        };
         let down = &vs / "shortcut";
-        Some((nn::conv2d(&down / "0", cin, cout, 1, cfg), nn::batch_norm2d(&down / "1", cout, Default::default())))
+        Some((
+            nn::conv2d(&down / "0", cin, cout, 1, cfg),
+            nn::batch_norm2d(&down / "1", cout, Default::default()),
+        ))
     } else {
         None
     };
     nn::func_t(move |x, train| {
-        let out = x.apply(&conv1).apply_t(&bn1, train).relu().apply(&conv2).apply_t(&bn2, train);
+        let out = x
+            .apply(&conv1)
+            .apply_t(&bn1, train)
+            .relu()
+            .apply(&conv2)
+            .apply_t(&bn2, train);
         let skip = match &shortcut {
             Some((conv, bn)) => x.apply(conv).apply_t(bn, train),
             None => x.shallow_clone(),
@@ -33,7 +50,9 @@ fn basic_block(vs: nn::Path, cin: i64, cout: i64, stride: i64) -> impl ModuleT {
 }
 
 fn stage(vs: nn::Path, cin: i64, cout: i64, stride: i64) -> nn::SequentialT {
-    nn::seq_t().add(basic_block(&vs / "0", cin, cout, stride)).add(basic_block(&vs / "1", cout, cout, 1))
+    nn::seq_t()
+        .add(basic_block(&vs / "0", cin, cout, stride))
+        .add(basic_block(&vs / "1", cout, cout, 1))
 }
 
 pub fn resnet18(vs: &nn::Path, in_channels: i64, outputs: i64) -> nn::SequentialT {
