@@ -23,7 +23,7 @@ build: libtorch
 # The default job: LeNet on Fashion-MNIST, a few hundred iterations, results/demo.csv.
 run: build data
 	$(SOLON) train --model lenet --dataset fashion-mnist --workers 8 --batch-size 128 \
-	  --iterations 500 --eval-every 100 --seed 0 --out results/demo.csv
+	  --iterations 800 --eval-every 100 --seed 0 --out results/demo.csv
 
 test: libtorch
 	@$(CARGO) test --release --no-fail-fast
