@@ -3,6 +3,7 @@
 use anyhow::Result;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use solon::coding::{tradeoff, Offsets};
 use solon::{cluster, config::RunConfig, experiment};
 use std::path::PathBuf;
 
@@ -23,6 +24,65 @@ enum Command {
     Train(TrainArgs),
     /// Print the libtorch version, the device `--device auto` picks, CUDA availability, threads.
     Info,
+    /// Run every configuration of a sweep spec (experiments/NAME.json); resumable.
+    Sweep(SweepArgs),
+    /// Empirical coding trade-off: the smallest r that decodes exactly, per (P, s, m).
+    Tradeoff(TradeoffArgs),
+    /// PS decode/aggregate time and bytes against P and d (no training).
+    Scaling(ScalingArgs),
+}
+
+#[derive(Args)]
+struct SweepArgs {
+    /// The sweep spec.
+    spec: PathBuf,
+    /// The smoke version: the spec's "quick" settings replace the others.
+    #[arg(long)]
+    quick: bool,
+    /// Where results/NAME/ goes.
+    #[arg(long, default_value = "results")]
+    results: PathBuf,
+    /// Dataset directory for every run (default: the spec's, else $SOLON_DATA, else ./data).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct TradeoffArgs {
+    /// Worker counts P.
+    #[arg(long, value_delimiter = ',', default_values_t = [12, 16, 24])]
+    workers: Vec<usize>,
+    /// Adversary counts s.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 2, 3])]
+    adversaries: Vec<usize>,
+    /// Compression ratios m.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 2, 3, 4])]
+    compressions: Vec<usize>,
+    /// Cyclic offsets to compare.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Offsets::Spread, Offsets::Contiguous])]
+    offsets: Vec<Offsets>,
+    /// Random trials per (P, s, m, offsets, r) (every s-subset when there are few).
+    #[arg(long, default_value_t = 70)]
+    trials: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// CSV to write.
+    #[arg(long, default_value = "results/tradeoff/tradeoff.csv")]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct ScalingArgs {
+    #[arg(long, value_delimiter = ',', default_values_t = [8, 16, 32, 64])]
+    workers: Vec<usize>,
+    #[arg(long, value_delimiter = ',', default_values_t = [100_000, 1_000_000])]
+    dims: Vec<usize>,
+    #[arg(long, default_value_t = 2)]
+    adversaries: usize,
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+    #[arg(long, default_value = "results/scaling/scaling.csv")]
+    out: PathBuf,
 }
 
 #[derive(Args)]
@@ -73,7 +133,68 @@ fn dispatch(matches: &ArgMatches) -> Result<()> {
             let config = RunConfig::from_matches(sub, args.config.as_deref())?;
             train(&config)
         }
+        Command::Sweep(args) => sweep(&args),
+        Command::Tradeoff(args) => run_tradeoff(&args),
+        Command::Scaling(args) => scaling(&args),
     }
+}
+
+fn spinner() -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}").unwrap());
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}
+
+fn sweep(args: &SweepArgs) -> Result<()> {
+    let spec = experiment::sweep::SweepSpec::load(&args.spec)?;
+    let options = experiment::sweep::SweepOptions {
+        quick: args.quick,
+        results: args.results.clone(),
+        data_dir: args.data_dir.clone(),
+    };
+    let bar = spinner();
+    let dir = experiment::sweep::run_sweep(&spec, &options, |msg| {
+        bar.println(msg);
+        bar.set_message(msg.to_string());
+    })?;
+    bar.finish_and_clear();
+    println!("{}", std::fs::read_to_string(dir.join("summary.md"))?);
+    println!("wrote {}/runs.csv, summary.csv, summary.md", dir.display());
+    Ok(())
+}
+
+fn run_tradeoff(args: &TradeoffArgs) -> Result<()> {
+    let config = tradeoff::TradeoffConfig {
+        workers: args.workers.clone(),
+        adversaries: args.adversaries.clone(),
+        compressions: args.compressions.clone(),
+        offsets: args.offsets.clone(),
+        trials: args.trials,
+        seed: args.seed,
+        ..Default::default()
+    };
+    let bar = spinner();
+    bar.set_message("decoding random trials at every (P, s, m, offsets, r)");
+    let rows = tradeoff::tradeoff(&config);
+    bar.finish_and_clear();
+    print!("{}", tradeoff::format_table(&rows));
+    experiment::write_csv_atomic(&args.out, &rows)?;
+    println!("wrote {}", args.out.display());
+    Ok(())
+}
+
+fn scaling(args: &ScalingArgs) -> Result<()> {
+    let bar = spinner();
+    let rows = experiment::scaling::measure(&args.workers, &args.dims, args.adversaries, args.repeats, |m| bar.set_message(m.to_string()))?;
+    bar.finish_and_clear();
+    println!("{:<18} {:>4} {:>9} {:>12} {:>14}", "method", "P", "d", "seconds", "bytes_to_ps");
+    for r in &rows {
+        println!("{:<18} {:>4} {:>9} {:>12.6} {:>14}", r.method, r.workers, r.d, r.seconds, r.bytes_to_ps);
+    }
+    experiment::write_csv_atomic(&args.out, &rows)?;
+    println!("wrote {}", args.out.display());
+    Ok(())
 }
 
 fn info() -> Result<()> {

@@ -1,22 +1,52 @@
-//! The cluster: runs one configuration in process, iteration by iteration, and
-//! records what happened at every evaluation point.
+//! The cluster: runs one configuration in process, iteration by iteration. Every
+//! partition gradient is computed once and shared by the workers that hold it; the
+//! cost model charges each worker for its r partitions. One CSV row per evaluation.
 
-use crate::config::RunConfig;
+pub mod cost;
+pub mod scheme;
+
+use crate::config::{RunConfig, Scheme};
 use crate::data::{self, Dataset};
 use crate::train::{BatchSampler, Trainer};
 use anyhow::Result;
+use cost::{IterationCost, Network};
+use scheme::SchemeRunner;
 use serde::Serialize;
 use std::time::Instant;
 
-/// One CSV row per evaluation point.
+/// One CSV row per evaluation point: the configuration, then what was measured.
+/// Time columns are cumulative seconds since the start of the run.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Record {
+    /// The run's name inside a sweep (its grid values); empty for a single run.
+    pub run_id: String,
+    pub scheme: String,
+    pub aggregator: String,
+    pub attack: String,
+    pub workers: usize,
+    pub adversaries: usize,
+    pub redundancy: usize,
+    pub compression: usize,
+    pub model: String,
+    pub dataset: String,
+    pub bandwidth_gbps: f64,
+    pub seed: u64,
     pub iteration: usize,
     pub epoch: f64,
-    pub elapsed_s: f64,
+    pub samples_seen: usize,
+    pub sim_time_s: f64,
+    pub wall_time_s: f64,
+    pub compute_s: f64,
+    pub encode_s: f64,
+    pub comm_s: f64,
+    pub decode_s: f64,
+    pub bytes_to_ps: u64,
     pub train_loss: f64,
     pub test_loss: f64,
     pub test_acc: f64,
+    pub faults_detected: usize,
+    pub decode_failures: usize,
+    pub diverged: bool,
 }
 
 pub struct RunOutcome {
@@ -31,56 +61,111 @@ pub fn load_data(config: &RunConfig) -> Result<Dataset> {
     data::load(config.dataset, &config.data_root(), device, config.seed)
 }
 
-/// Plain data-parallel SGD: P partition gradients, their mean, one step.
-/// `on_iteration` is called after every step (progress bars).
-pub fn run(
+/// The simulated cost of one iteration from its measured parts.
+fn iteration_cost(
     config: &RunConfig,
-    data: &Dataset,
-    mut on_iteration: impl FnMut(usize, Option<&Record>),
-) -> Result<RunOutcome> {
+    network: &Network,
+    runner: &SchemeRunner,
+    partition_s: f64,
+    out: &scheme::StepOutput,
+    update_s: f64,
+    d: usize,
+) -> IterationCost {
+    let bytes_each = cost::message_bytes(runner.floats_per_worker, runner.sends_signs);
+    IterationCost {
+        compute_s: config.redundancy_r() as f64 * partition_s,
+        encode_s: out.encode_s,
+        comm_s: network.upload_s(config.workers, bytes_each) + network.broadcast_s(config.workers, d),
+        decode_s: out.decode_s,
+        update_s,
+        bytes_to_ps: bytes_each * config.workers as u64,
+    }
+}
+
+/// Trains `config` on `data`. `on_iteration` is called after every step (progress bars).
+pub fn run(config: &RunConfig, data: &Dataset, mut on_iteration: impl FnMut(usize, Option<&Record>)) -> Result<RunOutcome> {
     config.validate()?;
     if config.threads > 0 {
         tch::set_num_threads(config.threads as i32);
     }
     let device = data.train_x.device();
-    let mut trainer = Trainer::new(config.model, data, config.optim(), device, config.seed)?;
+    let mut optim = config.optim();
+    if config.aggregator == crate::aggregate::Rule::Signum {
+        optim.momentum = 0.0; // Signum's momentum lives with the workers.
+    }
+    let mut trainer = Trainer::new(config.model, data, optim, device, config.seed)?;
+    let d = trainer.dim() as usize;
+    let mut runner = SchemeRunner::new(config, d)?;
     let mut sampler = BatchSampler::new(data.train_len(), config.batch_size, config.seed, device)?;
-    let (test_x, test_y) = if config.test_samples > 0 && (config.test_samples as i64) < data.test_len() {
-        (
-            data.test_x.narrow(0, 0, config.test_samples as i64),
-            data.test_y.narrow(0, 0, config.test_samples as i64),
-        )
-    } else {
-        (data.test_x.shallow_clone(), data.test_y.shallow_clone())
-    };
+    let test_n = if config.test_samples > 0 { (config.test_samples as i64).min(data.test_len()) } else { data.test_len() };
+    let (test_x, test_y) = (data.test_x.narrow(0, 0, test_n), data.test_y.narrow(0, 0, test_n));
+    let network = config.network();
+    let parts = config.workers as i64;
     let start = Instant::now();
+    let mut total = IterationCost::default();
     let mut records = Vec::new();
     let mut loss_window = (0.0, 0usize);
+    let (mut faults, mut failures) = (0usize, 0usize);
     let mut diverged = false;
     for iteration in 1..=config.iterations {
         let idx = sampler.next_indices();
-        let (x, y) = (
-            data.train_x.index_select(0, &idx),
-            data.train_y.index_select(0, &idx),
-        );
-        let (grads, loss) = trainer.partition_gradients(&x, &y, config.workers as i64)?;
-        let aggregate = grads.mean_dim(0, false, tch::Kind::Float);
-        trainer.apply(&aggregate)?;
+        let (x, y) = (data.train_x.index_select(0, &idx), data.train_y.index_select(0, &idx));
+        let compute_start = Instant::now();
+        let (grads, loss) = trainer.partition_gradients(&x, &y, parts)?;
+        let partition_s = compute_start.elapsed().as_secs_f64() / parts as f64;
+        let byzantine = runner.byzantine(iteration);
+        let flipped = if runner.flips_labels() && !byzantine.is_empty() {
+            let y_bad = crate::attack::flip_labels(&y, data.outputs);
+            Some(trainer.partition_gradients(&x, &y_bad, parts)?.0)
+        } else {
+            None
+        };
+        let out = runner.step(&grads, flipped.as_ref(), &byzantine, iteration)?;
+        faults += out.faults;
+        let update_start = Instant::now();
+        match &out.gradient {
+            Some(g) if crate::aggregate::all_finite(g) => trainer.apply(g)?,
+            Some(_) => diverged = true,
+            None => failures += 1,
+        }
+        let update_s = update_start.elapsed().as_secs_f64();
+        total.add(&iteration_cost(config, &network, &runner, partition_s, &out, update_s, d));
         loss_window.0 += loss;
         loss_window.1 += 1;
-        diverged = !loss.is_finite();
         let record = if iteration % config.eval_every == 0 || iteration == config.iterations || diverged {
             let (test_loss, test_acc) = trainer.evaluate(&test_x, &test_y, 1000);
-            let r = Record {
+            diverged |= !test_loss.is_finite();
+            records.push(Record {
+                run_id: String::new(),
+                scheme: config.scheme.to_string(),
+                aggregator: if matches!(config.scheme, Scheme::Plain | Scheme::Detox) { config.aggregator.to_string() } else { "decode".into() },
+                attack: config.attack.to_string(),
+                workers: config.workers,
+                adversaries: config.adversaries,
+                redundancy: config.redundancy_r(),
+                compression: config.compression_m(),
+                model: config.model.to_string(),
+                dataset: config.dataset.to_string(),
+                bandwidth_gbps: config.bandwidth_gbps,
+                seed: config.seed,
                 iteration,
                 epoch: sampler.epochs(),
-                elapsed_s: start.elapsed().as_secs_f64(),
+                samples_seen: iteration * config.batch_size,
+                sim_time_s: total.total_s(),
+                wall_time_s: start.elapsed().as_secs_f64(),
+                compute_s: total.compute_s,
+                encode_s: total.encode_s,
+                comm_s: total.comm_s,
+                decode_s: total.decode_s,
+                bytes_to_ps: total.bytes_to_ps,
                 train_loss: loss_window.0 / loss_window.1 as f64,
                 test_loss,
                 test_acc,
-            };
+                faults_detected: faults,
+                decode_failures: failures,
+                diverged,
+            });
             loss_window = (0.0, 0);
-            records.push(r);
             records.last()
         } else {
             None
@@ -90,9 +175,5 @@ pub fn run(
             break;
         }
     }
-    Ok(RunOutcome {
-        records,
-        final_params: trainer.flat_params(),
-        diverged,
-    })
+    Ok(RunOutcome { records, final_params: trainer.flat_params(), diverged })
 }

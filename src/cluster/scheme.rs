@@ -1,0 +1,274 @@
+//! What happens between the partition gradients and the PS's update, per scheme:
+//! build every worker's message (identity, group gradient, encoder or signs), let
+//! the attack replace the Byzantine messages, then decode or aggregate. Timings of
+//! encode and decode are measured here; the cost model charges the rest.
+
+use crate::aggregate::{self, Aggregator, Rule};
+use crate::attack::{self, Attack, AttackContext, ByzantineSelector};
+use crate::coding::Code;
+use crate::config::{RunConfig, Scheme};
+use anyhow::{Context, Result};
+use rand::{rngs::StdRng, SeedableRng};
+use std::time::Instant;
+use tch::{Device, Kind, Tensor};
+
+/// What one iteration's PS produced.
+pub struct StepOutput {
+    /// The mean gradient (or, for Signum, the sign vector) to step with; None when
+    /// the decoder refused the messages (more faults than the code corrects).
+    pub gradient: Option<Tensor>,
+    /// Seconds one worker spends encoding (the mean over workers).
+    pub encode_s: f64,
+    pub decode_s: f64,
+    /// Workers the decoder or majority vote flagged this iteration.
+    pub faults: usize,
+}
+
+pub struct SchemeRunner {
+    scheme: Scheme,
+    workers: usize,
+    group: usize,
+    code: Option<Code>,
+    aggregator: Option<Box<dyn Aggregator>>,
+    attack: Box<dyn Attack>,
+    selector: ByzantineSelector,
+    assumed_f: usize,
+    rule: Option<Rule>,
+    /// Signum: each worker's own momentum, the thing whose sign it sends.
+    worker_momentum: Option<Tensor>,
+    momentum: f64,
+    rng: StdRng,
+    /// f32 numbers in one worker's message.
+    pub floats_per_worker: usize,
+    pub sends_signs: bool,
+}
+
+impl SchemeRunner {
+    pub fn new(config: &RunConfig, d: usize) -> Result<Self> {
+        let code = config.code_spec().map(Code::new).transpose()?;
+        let aggregator = match config.scheme {
+            Scheme::Plain | Scheme::Detox => {
+                Some(aggregate::build(&config.aggregator_config(), config.aggregator_inputs())?)
+            }
+            _ => None,
+        };
+        let floats_per_worker = code.as_ref().map_or(d, |c| c.message_len(d));
+        let signs = config.aggregator == Rule::Signum;
+        Ok(SchemeRunner {
+            scheme: config.scheme,
+            workers: config.workers,
+            group: config.redundancy_r(),
+            code,
+            aggregator,
+            attack: attack::build(&config.attack_config())?,
+            selector: ByzantineSelector::new(config.workers, config.adversaries, config.redraw_byzantine, config.seed)?,
+            assumed_f: config.aggregator_config().f.max(config.adversaries),
+            rule: matches!(config.scheme, Scheme::Plain | Scheme::Detox).then_some(config.aggregator),
+            worker_momentum: None,
+            momentum: config.momentum,
+            rng: StdRng::seed_from_u64(config.seed ^ 0xdec0de),
+            floats_per_worker,
+            sends_signs: signs,
+        })
+    }
+
+    pub fn flips_labels(&self) -> bool {
+        self.attack.flips_labels()
+    }
+
+    pub fn byzantine(&mut self, iteration: usize) -> Vec<usize> {
+        self.selector.select(iteration)
+    }
+
+    /// Partitions worker i computes.
+    fn partitions_of(&self, worker: usize) -> Vec<usize> {
+        match (&self.code, self.scheme) {
+            (Some(code), _) => code.assignment(worker).to_vec(),
+            (None, Scheme::Detox) => {
+                let start = worker / self.group * self.group;
+                (start..start + self.group).collect()
+            }
+            _ => vec![worker],
+        }
+    }
+
+    /// One iteration on the PS side. `grads`: P x d honest partition gradients (of each
+    /// partition's mean loss); `flipped`: the same on flipped labels, for label-flip.
+    pub fn step(
+        &mut self,
+        grads: &Tensor,
+        flipped: Option<&Tensor>,
+        byzantine: &[usize],
+        iteration: usize,
+    ) -> Result<StepOutput> {
+        if self.code.is_some() {
+            return self.step_coded(grads, flipped, byzantine, iteration);
+        }
+        let encode_start = Instant::now();
+        let mut messages = match self.scheme {
+            Scheme::Detox => self.group_gradients(grads),
+            _ => grads.shallow_clone(),
+        };
+        if let Some(flipped) = flipped {
+            let bad = match self.scheme {
+                Scheme::Detox => self.group_gradients(flipped),
+                _ => flipped.shallow_clone(),
+            };
+            let rows = aggregate::index_tensor(byzantine, messages.device());
+            messages = messages.index_copy(0, &rows, &bad.index_select(0, &rows));
+        }
+        if self.sends_signs {
+            let m = match self.worker_momentum.take() {
+                Some(m) => m * self.momentum + &messages,
+                None => messages.shallow_clone(),
+            };
+            messages = m.sign();
+            self.worker_momentum = Some(m);
+        }
+        let encode_s = encode_start.elapsed().as_secs_f64() / self.workers as f64;
+        let ctx = AttackContext {
+            honest: &messages,
+            byzantine,
+            n: self.workers,
+            f: self.assumed_f,
+            rule: self.rule,
+            iteration,
+            partition_shift: None,
+            target_gradient: None,
+        };
+        let messages = attacked(self.attack.as_mut(), &ctx)?;
+        let decode_start = Instant::now();
+        let (inputs, faults) = match self.scheme {
+            Scheme::Detox => self.group_majority(&messages),
+            _ => (messages, 0),
+        };
+        let gradient = self.aggregator.as_mut().expect("aggregator").aggregate(&inputs)?;
+        Ok(StepOutput { gradient: Some(gradient), encode_s, decode_s: decode_start.elapsed().as_secs_f64(), faults })
+    }
+
+    /// DETOX: every worker of group k sends the mean gradient of the group's r partitions.
+    fn group_gradients(&self, grads: &Tensor) -> Tensor {
+        let (p, d) = (self.workers as i64, grads.size()[1]);
+        let r = self.group as i64;
+        let means = grads.view([p / r, r, d]).mean_dim(1, false, Kind::Float);
+        means.repeat_interleave_self_int(r, 0, None)
+    }
+
+    /// DETOX's vote inside each group: the message that more than half of the group sent
+    /// (equal within 1e-6 of its norm). Without such a majority the group's coordinate-wise
+    /// median stands in. Returns the winners and the number of dissenting workers.
+    fn group_majority(&self, messages: &Tensor) -> (Tensor, usize) {
+        let r = self.group as i64;
+        let groups = self.workers as i64 / r;
+        let mut winners = Vec::with_capacity(groups as usize);
+        let mut faults = 0;
+        for g in 0..groups {
+            let rows = messages.narrow(0, g * r, r);
+            let (winner, dissent) = majority(&rows);
+            faults += dissent;
+            winners.push(winner);
+        }
+        (Tensor::stack(&winners, 0), faults)
+    }
+
+    fn step_coded(
+        &mut self,
+        grads: &Tensor,
+        flipped: Option<&Tensor>,
+        byzantine: &[usize],
+        iteration: usize,
+    ) -> Result<StepOutput> {
+        let code = self.code.as_ref().expect("coded scheme");
+        let device = grads.device();
+        let d = grads.size()[1] as usize;
+        let len = self.floats_per_worker;
+        let host = to_host(grads);
+        let flipped_host = flipped.map(to_host);
+        let encode_start = Instant::now();
+        let mut messages = vec![0f32; self.workers * len];
+        for (i, out) in messages.chunks_exact_mut(len).enumerate() {
+            let source = match &flipped_host {
+                Some(bad) if byzantine.contains(&i) => bad,
+                _ => &host,
+            };
+            let parts: Vec<&[f32]> = code.assignment(i).iter().map(|&j| &source[j * d..(j + 1) * d]).collect();
+            code.encode_into(i, &parts, out);
+        }
+        let encode_s = encode_start.elapsed().as_secs_f64() / self.workers as f64;
+        let honest = Tensor::from_slice(&messages).view([self.workers as i64, len as i64]);
+        // The targeted attack perturbs the first partition of the first Byzantine worker.
+        let target = byzantine.first().map(|&w| code.assignment(w)[0]);
+        let target_gradient = target.map(|j| grads.get(j as i64).to_device(Device::Cpu));
+        let shift = |worker: usize, delta: &Tensor| -> Tensor {
+            let delta = to_host(delta);
+            let zeros = vec![0f32; d];
+            let parts: Vec<&[f32]> = code
+                .assignment(worker)
+                .iter()
+                .map(|&j| if Some(j) == target { &delta[..] } else { &zeros[..] })
+                .collect();
+            Tensor::from_slice(&code.encode(worker, &parts))
+        };
+        let ctx = AttackContext {
+            honest: &honest,
+            byzantine,
+            n: self.workers,
+            f: self.assumed_f,
+            rule: None,
+            iteration,
+            partition_shift: Some(&shift),
+            target_gradient: target_gradient.as_ref(),
+        };
+        let attacked = attacked(self.attack.as_mut(), &ctx)?;
+        let received = to_host(&attacked);
+        let decode_start = Instant::now();
+        let slices: Vec<&[f32]> = received.chunks_exact(len).collect();
+        let decoded = code.decode(&slices, d, &mut self.rng);
+        let decode_s = decode_start.elapsed().as_secs_f64();
+        Ok(match decoded {
+            Ok(out) => {
+                let mean = Tensor::from_slice(&out.sum).to_device(device) / self.workers as f64;
+                StepOutput { gradient: Some(mean), encode_s, decode_s, faults: out.faulty.len() }
+            }
+            Err(_) => StepOutput { gradient: None, encode_s, decode_s, faults: byzantine.len() },
+        })
+    }
+}
+
+/// The messages the PS receives: `ctx.honest` with the Byzantine rows replaced by
+/// what the attack sends.
+fn attacked(attack: &mut dyn Attack, ctx: &AttackContext) -> Result<Tensor> {
+    if ctx.byzantine.is_empty() {
+        return Ok(ctx.honest.shallow_clone());
+    }
+    let bad = attack.apply(ctx).context("attack")?;
+    let rows = aggregate::index_tensor(ctx.byzantine, ctx.honest.device());
+    Ok(ctx.honest.index_copy(0, &rows, &bad.to_kind(ctx.honest.kind()).to_device(ctx.honest.device())))
+}
+
+/// A tensor's values as one contiguous f32 host vector.
+pub fn to_host(t: &Tensor) -> Vec<f32> {
+    Vec::<f32>::try_from(t.to_device(Device::Cpu).to_kind(Kind::Float).contiguous().view(-1))
+        .expect("f32 tensor")
+}
+
+/// Majority vote among the rows of `rows` (r x d): a row that more than half of the rows
+/// equal within 1e-6 of its norm, and how many rows disagree with it. Non-finite rows never
+/// win. Without a majority: the coordinate-wise median and all r rows counted as dissent.
+pub fn majority(rows: &Tensor) -> (Tensor, usize) {
+    let r = rows.size()[0];
+    let finite = rows.isfinite().all_dims(1);
+    for i in 0..r {
+        if !bool::try_from(finite.get(i)).unwrap_or(false) {
+            continue;
+        }
+        let candidate = rows.get(i);
+        let tol = 1e-6 * f64::try_from(candidate.norm()).unwrap_or(0.0).max(1e-30);
+        let distance = (rows - &candidate).square().sum_dim_intlist(1, false, Kind::Double).sqrt();
+        let agree = distance.le(tol).logical_and(&finite).sum(Kind::Int64).int64_value(&[]);
+        if 2 * agree > r {
+            return (candidate, (r - agree) as usize);
+        }
+    }
+    (crate::aggregate::median_of_sorted(&crate::aggregate::sort_coordinates(rows)), r as usize)
+}
