@@ -6,8 +6,9 @@ TORCH := eval "$$(scripts/libtorch.sh)"
 CARGO := $(TORCH) && cargo
 SOLON := target/release/solon
 QUICK ?=
+comma := ,
 
-.PHONY: all build run test data libtorch fmt lint bench experiments plots clean
+.PHONY: all build run test data libtorch fmt lint bench experiments plots plot-deps clean
 
 all: build
 
@@ -20,10 +21,26 @@ data:
 build: libtorch
 	@$(CARGO) build --release
 
-# The default job: LeNet on Fashion-MNIST, a few hundred iterations, results/demo.csv.
-run: build data
-	$(SOLON) train --model lenet --dataset fashion-mnist --workers 8 --batch-size 128 \
-	  --iterations 800 --eval-every 100 --seed 0 --out results/demo.csv
+# The default job, the Solon demo: solon-cyclic vs draco-cyclic vs plain+median under
+# ALIE on Fashion-MNIST; prints the comparison table, plots results/demo/*.png.
+run: build data plot-deps
+	$(SOLON) sweep experiments/demo.json $(if $(QUICK),--quick)
+	@$(TORCH) && python plots/plot.py results
+
+plot-deps: libtorch
+	@$(TORCH) && (python -c 'import matplotlib' 2>/dev/null || python -m pip install -q matplotlib)
+
+# The paper's tables (QUICK=1: a smoke version of minutes). Finished runs are kept:
+# rerunning resumes; delete results/NAME to start over.
+experiments: build data plot-deps
+	$(SOLON) tradeoff --spec experiments/tradeoff.json $(if $(QUICK),--trials 10 --out results/quick/tradeoff/tradeoff.csv)
+	$(SOLON) sweep experiments/speedup.json $(if $(QUICK),--quick --results results/quick)
+	$(SOLON) sweep experiments/attacks.json $(if $(QUICK),--quick --results results/quick)
+	$(SOLON) scaling --spec experiments/scaling.json $(if $(QUICK),--repeats 1 --workers 8$(comma)16 --out results/quick/scaling/scaling.csv)
+	@$(TORCH) && python plots/plot.py results $(if $(QUICK),&& python plots/plot.py results/quick)
+
+plots: plot-deps
+	@$(TORCH) && python plots/plot.py results
 
 test: libtorch
 	@$(CARGO) test --release --no-fail-fast

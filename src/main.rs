@@ -49,6 +49,9 @@ struct SweepArgs {
 
 #[derive(Args)]
 struct TradeoffArgs {
+    /// JSON file whose keys are these flags (experiments/tradeoff.json); typed flags win.
+    #[arg(long)]
+    spec: Option<PathBuf>,
     /// Worker counts P.
     #[arg(long, value_delimiter = ',', default_values_t = [12, 16, 24])]
     workers: Vec<usize>,
@@ -73,6 +76,9 @@ struct TradeoffArgs {
 
 #[derive(Args)]
 struct ScalingArgs {
+    /// JSON file whose keys are these flags (experiments/scaling.json); typed flags win.
+    #[arg(long)]
+    spec: Option<PathBuf>,
     #[arg(long, value_delimiter = ',', default_values_t = [8, 16, 32, 64])]
     workers: Vec<usize>,
     #[arg(long, value_delimiter = ',', default_values_t = [100_000, 1_000_000])]
@@ -95,7 +101,14 @@ struct TrainArgs {
 }
 
 fn main() {
-    let matches = match Cli::command().try_get_matches() {
+    let argv = match expand_spec_args(std::env::args().collect()) {
+        Ok(argv) => argv,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(2);
+        }
+    };
+    let matches = match Cli::command().try_get_matches_from(argv) {
         Ok(m) => m,
         Err(e) => exit_on_clap_error(e),
     };
@@ -103,6 +116,32 @@ fn main() {
         eprintln!("error: {e:#}");
         std::process::exit(2);
     }
+}
+
+/// `solon tradeoff|scaling --spec FILE`: the JSON object's keys become flags (lists
+/// comma-joined) placed before the typed ones, so typed flags win.
+fn expand_spec_args(argv: Vec<String>) -> Result<Vec<String>> {
+    let Some(pos) = argv.iter().position(|a| a == "--spec") else { return Ok(argv) };
+    if !matches!(argv.get(1).map(String::as_str), Some("tradeoff" | "scaling")) {
+        return Ok(argv);
+    }
+    let path = argv.get(pos + 1).ok_or_else(|| anyhow::anyhow!("--spec needs a JSON file"))?;
+    let spec = solon::config::load_json(std::path::Path::new(path))?;
+    let mut out: Vec<String> = argv[..2].to_vec();
+    for (key, value) in spec.as_object().expect("object") {
+        let text = match value {
+            serde_json::Value::Array(items) => {
+                items.iter().map(|v| v.as_str().map_or(v.to_string(), str::to_string)).collect::<Vec<_>>().join(",")
+            }
+            serde_json::Value::String(s) => s.clone(),
+            v => v.to_string(),
+        };
+        out.push(format!("--{}", key.replace('_', "-")));
+        out.push(text);
+    }
+    out.extend(argv[2..pos].iter().cloned());
+    out.extend(argv[pos + 2..].iter().cloned());
+    Ok(out)
 }
 
 /// Help and version print as clap prints them; every usage error becomes one line, status 2.

@@ -35,6 +35,12 @@ pub struct SweepSpec {
     /// Settings that replace the others under --quick (a smoke version of minutes).
     #[serde(default)]
     pub quick: Map<String, Value>,
+    /// Under --quick, replaces `grid` (fewer grid points).
+    #[serde(default)]
+    pub quick_grid: Option<Map<String, Value>>,
+    /// Runs to leave out: any run whose settings match every entry of one of these.
+    #[serde(default)]
+    pub exclude: Vec<Map<String, Value>>,
     /// Speed-up ratios to report: time-to-target of `slower` over that of `faster`,
     /// for each combination of the grid values.
     #[serde(default)]
@@ -73,7 +79,11 @@ impl SweepSpec {
     /// before any training, naming the run and the reason.
     pub fn expand(&self, quick: bool) -> Result<Vec<PlannedRun>> {
         let mut axes: Vec<(String, Vec<Value>)> = Vec::new();
-        for (key, values) in &self.grid {
+        let grid = match (&self.quick_grid, quick) {
+            (Some(g), true) => g,
+            _ => &self.grid,
+        };
+        for (key, values) in grid {
             let Value::Array(list) = values else {
                 bail!("grid.{key} must be a list of values, got {values}");
             };
@@ -102,6 +112,9 @@ impl SweepSpec {
             for point in &points {
                 let mut settings = variant.clone();
                 settings.extend(point.clone());
+                if self.exclude.iter().any(|e| matches(&settings, e)) {
+                    continue;
+                }
                 let mut value = Value::Object(self.base.clone());
                 for (k, v) in &settings {
                     value[k] = v.clone();
