@@ -253,7 +253,10 @@ impl RunConfig {
     }
 
     pub fn network(&self) -> Network {
-        Network { bandwidth_gbps: self.bandwidth_gbps, latency_ms: self.latency_ms }
+        Network {
+            bandwidth_gbps: self.bandwidth_gbps,
+            latency_ms: self.latency_ms,
+        }
     }
 
     /// Compression m in effect.
@@ -268,7 +271,9 @@ impl RunConfig {
     pub fn redundancy_r(&self) -> usize {
         match self.scheme {
             Scheme::Plain => 1,
-            _ => self.redundancy.unwrap_or(2 * self.adversaries + self.compression_m()),
+            _ => self
+                .redundancy
+                .unwrap_or(2 * self.adversaries + self.compression_m()),
         }
     }
 
@@ -360,10 +365,17 @@ impl RunConfig {
             bail!("--eval-every 0: must be at least 1");
         }
         if self.adversaries >= self.workers {
-            bail!("--adversaries {} must be fewer than --workers {}", self.adversaries, self.workers);
+            bail!(
+                "--adversaries {} must be fewer than --workers {}",
+                self.adversaries,
+                self.workers
+            );
         }
         if self.attack != AttackKind::None && self.adversaries == 0 {
-            bail!("--attack {} needs at least one Byzantine worker: set --adversaries", self.attack);
+            bail!(
+                "--attack {} needs at least one Byzantine worker: set --adversaries",
+                self.attack
+            );
         }
         if !(self.bandwidth_gbps.is_finite() && self.bandwidth_gbps > 0.0) || !(self.latency_ms >= 0.0) {
             bail!(
@@ -372,7 +384,9 @@ impl RunConfig {
                 self.latency_ms
             );
         }
-        if self.scheme == Scheme::Plain && (self.redundancy.is_some_and(|r| r != 1) || self.compression.is_some_and(|m| m != 1)) {
+        if self.scheme == Scheme::Plain
+            && (self.redundancy.is_some_and(|r| r != 1) || self.compression.is_some_and(|m| m != 1))
+        {
             bail!("--scheme plain has r = m = 1; use a coded scheme for --redundancy/--compression");
         }
         self.attack_config().validate()?;
@@ -391,13 +405,20 @@ impl RunConfig {
                 }
                 self.aggregator_config()
                     .validate(self.aggregator_inputs())
-                    .with_context(|| format!("detox aggregates {} group winners", self.aggregator_inputs()))?;
+                    .with_context(|| {
+                        format!("detox aggregates {} group winners", self.aggregator_inputs())
+                    })?;
             }
             _ => {
                 let spec = self.code_spec().expect("coded scheme");
-                spec.validate().with_context(|| format!("--scheme {}", self.scheme))?;
+                spec.validate()
+                    .with_context(|| format!("--scheme {}", self.scheme))?;
                 if self.scheme.is_coded() && self.aggregator != Rule::Mean {
-                    bail!("--aggregator {} has no effect with --scheme {}: coded schemes decode", self.aggregator, self.scheme);
+                    bail!(
+                        "--aggregator {} has no effect with --scheme {}: coded schemes decode",
+                        self.aggregator,
+                        self.scheme
+                    );
                 }
                 if self.attack == AttackKind::SignumAttack {
                     bail!("signum-attack targets --aggregator signum, which needs --scheme plain");

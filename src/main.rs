@@ -121,18 +121,24 @@ fn main() {
 /// `solon tradeoff|scaling --spec FILE`: the JSON object's keys become flags (lists
 /// comma-joined) placed before the typed ones, so typed flags win.
 fn expand_spec_args(argv: Vec<String>) -> Result<Vec<String>> {
-    let Some(pos) = argv.iter().position(|a| a == "--spec") else { return Ok(argv) };
+    let Some(pos) = argv.iter().position(|a| a == "--spec") else {
+        return Ok(argv);
+    };
     if !matches!(argv.get(1).map(String::as_str), Some("tradeoff" | "scaling")) {
         return Ok(argv);
     }
-    let path = argv.get(pos + 1).ok_or_else(|| anyhow::anyhow!("--spec needs a JSON file"))?;
+    let path = argv
+        .get(pos + 1)
+        .ok_or_else(|| anyhow::anyhow!("--spec needs a JSON file"))?;
     let spec = solon::config::load_json(std::path::Path::new(path))?;
     let mut out: Vec<String> = argv[..2].to_vec();
     for (key, value) in spec.as_object().expect("object") {
         let text = match value {
-            serde_json::Value::Array(items) => {
-                items.iter().map(|v| v.as_str().map_or(v.to_string(), str::to_string)).collect::<Vec<_>>().join(",")
-            }
+            serde_json::Value::Array(items) => items
+                .iter()
+                .map(|v| v.as_str().map_or(v.to_string(), str::to_string))
+                .collect::<Vec<_>>()
+                .join(","),
             serde_json::Value::String(s) => s.clone(),
             v => v.to_string(),
         };
@@ -225,11 +231,20 @@ fn run_tradeoff(args: &TradeoffArgs) -> Result<()> {
 
 fn scaling(args: &ScalingArgs) -> Result<()> {
     let bar = spinner();
-    let rows = experiment::scaling::measure(&args.workers, &args.dims, args.adversaries, args.repeats, |m| bar.set_message(m.to_string()))?;
+    let rows =
+        experiment::scaling::measure(&args.workers, &args.dims, args.adversaries, args.repeats, |m| {
+            bar.set_message(m.to_string())
+        })?;
     bar.finish_and_clear();
-    println!("{:<18} {:>4} {:>9} {:>12} {:>14}", "method", "P", "d", "seconds", "bytes_to_ps");
+    println!(
+        "{:<18} {:>4} {:>9} {:>12} {:>14}",
+        "method", "P", "d", "seconds", "bytes_to_ps"
+    );
     for r in &rows {
-        println!("{:<18} {:>4} {:>9} {:>12.6} {:>14}", r.method, r.workers, r.d, r.seconds, r.bytes_to_ps);
+        println!(
+            "{:<18} {:>4} {:>9} {:>12.6} {:>14}",
+            r.method, r.workers, r.d, r.seconds, r.bytes_to_ps
+        );
     }
     experiment::write_csv_atomic(&args.out, &rows)?;
     println!("wrote {}", args.out.display());
@@ -308,7 +323,7 @@ fn train(config: &RunConfig) -> Result<()> {
         100.0 * last.test_acc,
         last.test_loss,
         last.iteration,
-        last.elapsed_s,
+        last.wall_time_s,
         out.display()
     );
     Ok(())

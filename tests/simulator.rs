@@ -79,7 +79,11 @@ fn coded_schemes_under_every_attack_match_attack_free_plain_mean() {
     for scheme in coded_schemes() {
         for attack in ATTACKS {
             for redraw in [false, true] {
-                let config = RunConfig { attack, redraw_byzantine: redraw, ..scheme.clone() };
+                let config = RunConfig {
+                    attack,
+                    redraw_byzantine: redraw,
+                    ..scheme.clone()
+                };
                 let outcome = train(&config, &data);
                 assert!(!outcome.diverged);
                 let diff = max_rel_diff(&outcome.final_params, &reference);
@@ -102,7 +106,13 @@ fn coded_schemes_under_every_attack_match_attack_free_plain_mean() {
 fn every_scheme_and_aggregator_trains_under_attack() {
     let data = data();
     let mut configs = coded_schemes();
-    configs.push(RunConfig { scheme: Scheme::Detox, adversaries: 1, redundancy: Some(3), aggregator: solon::aggregate::Rule::Median, ..base() });
+    configs.push(RunConfig {
+        scheme: Scheme::Detox,
+        adversaries: 1,
+        redundancy: Some(3),
+        aggregator: solon::aggregate::Rule::Median,
+        ..base()
+    });
     for rule in [
         solon::aggregate::Rule::Median,
         solon::aggregate::Rule::TrimmedMean,
@@ -112,15 +122,33 @@ fn every_scheme_and_aggregator_trains_under_attack() {
         solon::aggregate::Rule::Geomed,
         solon::aggregate::Rule::Cclip,
     ] {
-        configs.push(RunConfig { aggregator: rule, adversaries: 2, ..base() });
+        configs.push(RunConfig {
+            aggregator: rule,
+            adversaries: 2,
+            ..base()
+        });
     }
-    configs.push(RunConfig { aggregator: solon::aggregate::Rule::Signum, adversaries: 2, lr: 0.002, ..base() });
+    configs.push(RunConfig {
+        aggregator: solon::aggregate::Rule::Signum,
+        adversaries: 2,
+        lr: 0.002,
+        ..base()
+    });
     for config in configs {
         for attack in [AttackKind::Reverse, AttackKind::Alie, AttackKind::Nan] {
-            let config = RunConfig { attack, iterations: 30, eval_every: 30, ..config.clone() };
+            let config = RunConfig {
+                attack,
+                iterations: 30,
+                eval_every: 30,
+                ..config.clone()
+            };
             let outcome = train(&config, &data);
             let last = outcome.records.last().unwrap();
-            assert!(!outcome.diverged, "{} {} under {attack} diverged", config.scheme, config.aggregator);
+            assert!(
+                !outcome.diverged,
+                "{} {} under {attack} diverged",
+                config.scheme, config.aggregator
+            );
             assert!(last.test_loss.is_finite());
             assert_eq!(last.iteration, 30);
         }
@@ -130,9 +158,22 @@ fn every_scheme_and_aggregator_trains_under_attack() {
 #[test]
 fn plain_mean_under_reverse_gradient_is_recorded_as_failing() {
     let data = data();
-    let config = RunConfig { attack: AttackKind::Reverse, adversaries: 2, iterations: 60, eval_every: 10, ..base() };
+    let config = RunConfig {
+        attack: AttackKind::Reverse,
+        adversaries: 2,
+        iterations: 60,
+        eval_every: 10,
+        ..base()
+    };
     let outcome = train(&config, &data);
-    let clean = train(&RunConfig { iterations: 60, eval_every: 10, ..base() }, &data);
+    let clean = train(
+        &RunConfig {
+            iterations: 60,
+            eval_every: 10,
+            ..base()
+        },
+        &data,
+    );
     let last = outcome.records.last().unwrap();
     let clean_acc = clean.records.last().unwrap().test_acc;
     assert!(clean_acc > 0.8, "attack-free accuracy {clean_acc}");
@@ -147,16 +188,40 @@ fn plain_mean_under_reverse_gradient_is_recorded_as_failing() {
 
 #[test]
 fn bad_configurations_are_refused_before_training() {
-    let too_little_redundancy = RunConfig { scheme: Scheme::SolonCyclic, adversaries: 2, redundancy: Some(5), compression: Some(2), ..base() };
+    let too_little_redundancy = RunConfig {
+        scheme: Scheme::SolonCyclic,
+        adversaries: 2,
+        redundancy: Some(5),
+        compression: Some(2),
+        ..base()
+    };
     let e = format!("{:#}", too_little_redundancy.validate().unwrap_err());
     assert!(e.contains("2s+m") || e.contains("2s + m"), "{e}");
-    let bulyan = RunConfig { aggregator: solon::aggregate::Rule::Bulyan, workers: 10, batch_size: 40, adversaries: 2, ..base() };
+    let bulyan = RunConfig {
+        aggregator: solon::aggregate::Rule::Bulyan,
+        workers: 10,
+        batch_size: 40,
+        adversaries: 2,
+        ..base()
+    };
     let e = format!("{:#}", bulyan.validate().unwrap_err());
     assert!(e.contains("bulyan") && e.contains("4f"), "{e}");
-    let e = format!("{:#}", RunConfig { attack: AttackKind::Alie, ..base() }.validate().unwrap_err());
+    let e = format!(
+        "{:#}",
+        RunConfig {
+            attack: AttackKind::Alie,
+            ..base()
+        }
+        .validate()
+        .unwrap_err()
+    );
     assert!(e.contains("--adversaries"), "{e}");
-    let e = serde_json::from_str::<RunConfig>(r#"{"atack": "alie"}"#).unwrap_err().to_string();
+    let e = serde_json::from_str::<RunConfig>(r#"{"atack": "alie"}"#)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("atack"), "{e}");
-    let e = serde_json::from_str::<RunConfig>(r#"{"attack": "alien"}"#).unwrap_err().to_string();
+    let e = serde_json::from_str::<RunConfig>(r#"{"attack": "alien"}"#)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("alien"), "{e}");
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 const SPEC: &str = r#"{
   "name": "small",
   "base": {"model": "logreg", "dataset": "synthetic", "device": "cpu", "workers": 6, "adversaries": 1,
-           "batch_size": 24, "iterations": 150, "eval_every": 50, "test_samples": 200, "lr": 0.05},
+           "batch_size": 24, "iterations": 60, "eval_every": 30, "test_samples": 200, "lr": 0.05},
   "variants": [
     {"scheme": "plain", "aggregator": "median"},
     {"scheme": "solon-cyclic", "compression": 2},
@@ -27,12 +27,24 @@ fn solon(args: &[&str]) -> Command {
 
 fn run_counts(runs_csv: &Path) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
-    let Ok(mut reader) = csv::Reader::from_path(runs_csv) else { return counts };
-    let col = reader.headers().unwrap().iter().position(|h| h == "run_id").unwrap();
-    let it = reader.headers().unwrap().iter().position(|h| h == "iteration").unwrap();
+    let Ok(mut reader) = csv::Reader::from_path(runs_csv) else {
+        return counts;
+    };
+    let col = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "run_id")
+        .unwrap();
+    let it = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "iteration")
+        .unwrap();
     for row in reader.records() {
         let row = row.unwrap();
-        if &row[it] == "150" {
+        if &row[it] == "60" {
             *counts.entry(row[col].to_string()).or_default() += 1;
         }
     }
@@ -46,18 +58,37 @@ fn sweep_killed_halfway_and_rerun_has_every_run_exactly_once() {
     std::fs::write(&spec, SPEC).unwrap();
     let results = dir.path().join("results");
     let runs_csv = results.join("small/runs.csv");
-    let args = ["sweep", spec.to_str().unwrap(), "--results", results.to_str().unwrap()];
-    let mut child = solon(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let args = [
+        "sweep",
+        spec.to_str().unwrap(),
+        "--results",
+        results.to_str().unwrap(),
+    ];
+    let mut child = solon(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let start = Instant::now();
     while run_counts(&runs_csv).len() < 2 {
-        assert!(start.elapsed() < Duration::from_secs(120), "sweep made no progress");
-        assert!(child.try_wait().unwrap().is_none(), "sweep ended before it could be killed");
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "sweep made no progress"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "sweep ended before it could be killed"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let partial = run_counts(&runs_csv);
-    assert!(partial.len() >= 2 && partial.len() < 12, "killed after {} runs", partial.len());
+    assert!(
+        partial.len() >= 2 && partial.len() < 12,
+        "killed after {} runs",
+        partial.len()
+    );
     assert!(partial.values().all(|&c| c == 1));
     let out = solon(&args).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -67,7 +98,9 @@ fn sweep_killed_halfway_and_rerun_has_every_run_exactly_once() {
     // The summary covers every run, and a third invocation trains nothing new.
     let summary = std::fs::read_to_string(results.join("small/summary.csv")).unwrap();
     assert_eq!(summary.lines().count(), 13);
-    assert!(std::fs::read_to_string(results.join("small/summary.md")).unwrap().contains("solon-cyclic"));
+    assert!(std::fs::read_to_string(results.join("small/summary.md"))
+        .unwrap()
+        .contains("solon-cyclic"));
     let before = std::fs::read(&runs_csv).unwrap();
     assert!(solon(&args).output().unwrap().status.success());
     assert_eq!(std::fs::read(&runs_csv).unwrap(), before);
@@ -81,15 +114,31 @@ fn bad_specs_are_refused_before_training() {
         (SPEC.replace("\"iterations\"", "\"iteratons\""), "iteratons"),
         (SPEC.replace("\"target_acc\"", "\"target\""), "target"),
         (SPEC.replace("\"alie\"]", "\"alien\"]"), "alien"),
-        (SPEC.replace("\"compression\": 2", "\"compression\": 2, \"redundancy\": 3"), "2s+m"),
-        (SPEC.replace("\"aggregator\": \"median\"", "\"aggregator\": \"bulyan\""), "bulyan"),
+        (
+            SPEC.replace("\"compression\": 2", "\"compression\": 2, \"redundancy\": 3"),
+            "2s+m",
+        ),
+        (
+            SPEC.replace("\"aggregator\": \"median\"", "\"aggregator\": \"bulyan\""),
+            "bulyan",
+        ),
     ] {
         let spec = dir.path().join("bad.json");
         std::fs::write(&spec, &bad).unwrap();
-        let out = solon(&["sweep", spec.to_str().unwrap(), "--results", results.to_str().unwrap()]).output().unwrap();
+        let out = solon(&[
+            "sweep",
+            spec.to_str().unwrap(),
+            "--results",
+            results.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{stderr}");
         assert!(stderr.contains(needle), "{needle}: {stderr}");
-        assert!(!results.join("small/runs.csv").exists(), "nothing may train before the spec is valid");
+        assert!(
+            !results.join("small/runs.csv").exists(),
+            "nothing may train before the spec is valid"
+        );
     }
 }

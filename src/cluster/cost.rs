@@ -73,7 +73,10 @@ mod tests {
 
     #[test]
     fn upload_shares_the_ps_link_and_compression_divides_it() {
-        let net = Network { bandwidth_gbps: 8.0, latency_ms: 0.0 };
+        let net = Network {
+            bandwidth_gbps: 8.0,
+            latency_ms: 0.0,
+        };
         // 1e9 bytes/s: 15 workers x 4 MB = 60 ms.
         assert!((net.upload_s(15, 4_000_000) - 0.06).abs() < 1e-12);
         assert!((net.upload_s(15, 2_000_000) * 2.0 - net.upload_s(15, 4_000_000)).abs() < 1e-12);
@@ -81,7 +84,10 @@ mod tests {
         assert_eq!(message_bytes(1001, true), 126);
         // 15 workers + PS: 4 tree rounds.
         assert!((net.broadcast_s(15, 250_000) - 4.0 * 1e-3).abs() < 1e-12);
-        let slow = Network { bandwidth_gbps: 8.0, latency_ms: 2.0 };
+        let slow = Network {
+            bandwidth_gbps: 8.0,
+            latency_ms: 2.0,
+        };
         assert!((slow.upload_s(1, 0) - 0.002).abs() < 1e-12);
     }
 }

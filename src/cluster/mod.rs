@@ -83,7 +83,11 @@ fn iteration_cost(
 }
 
 /// Trains `config` on `data`. `on_iteration` is called after every step (progress bars).
-pub fn run(config: &RunConfig, data: &Dataset, mut on_iteration: impl FnMut(usize, Option<&Record>)) -> Result<RunOutcome> {
+pub fn run(
+    config: &RunConfig,
+    data: &Dataset,
+    mut on_iteration: impl FnMut(usize, Option<&Record>),
+) -> Result<RunOutcome> {
     config.validate()?;
     if config.threads > 0 {
         tch::set_num_threads(config.threads as i32);
@@ -97,7 +101,11 @@ pub fn run(config: &RunConfig, data: &Dataset, mut on_iteration: impl FnMut(usiz
     let d = trainer.dim() as usize;
     let mut runner = SchemeRunner::new(config, d)?;
     let mut sampler = BatchSampler::new(data.train_len(), config.batch_size, config.seed, device)?;
-    let test_n = if config.test_samples > 0 { (config.test_samples as i64).min(data.test_len()) } else { data.test_len() };
+    let test_n = if config.test_samples > 0 {
+        (config.test_samples as i64).min(data.test_len())
+    } else {
+        data.test_len()
+    };
     let (test_x, test_y) = (data.test_x.narrow(0, 0, test_n), data.test_y.narrow(0, 0, test_n));
     let network = config.network();
     let parts = config.workers as i64;
@@ -109,7 +117,10 @@ pub fn run(config: &RunConfig, data: &Dataset, mut on_iteration: impl FnMut(usiz
     let mut diverged = false;
     for iteration in 1..=config.iterations {
         let idx = sampler.next_indices();
-        let (x, y) = (data.train_x.index_select(0, &idx), data.train_y.index_select(0, &idx));
+        let (x, y) = (
+            data.train_x.index_select(0, &idx),
+            data.train_y.index_select(0, &idx),
+        );
         let compute_start = Instant::now();
         let (grads, loss) = trainer.partition_gradients(&x, &y, parts)?;
         let partition_s = compute_start.elapsed().as_secs_f64() / parts as f64;
@@ -129,7 +140,15 @@ pub fn run(config: &RunConfig, data: &Dataset, mut on_iteration: impl FnMut(usiz
             None => failures += 1,
         }
         let update_s = update_start.elapsed().as_secs_f64();
-        total.add(&iteration_cost(config, &network, &runner, partition_s, &out, update_s, d));
+        total.add(&iteration_cost(
+            config,
+            &network,
+            &runner,
+            partition_s,
+            &out,
+            update_s,
+            d,
+        ));
         loss_window.0 += loss;
         loss_window.1 += 1;
         let record = if iteration % config.eval_every == 0 || iteration == config.iterations || diverged {
@@ -138,7 +157,11 @@ pub fn run(config: &RunConfig, data: &Dataset, mut on_iteration: impl FnMut(usiz
             records.push(Record {
                 run_id: String::new(),
                 scheme: config.scheme.to_string(),
-                aggregator: if matches!(config.scheme, Scheme::Plain | Scheme::Detox) { config.aggregator.to_string() } else { "decode".into() },
+                aggregator: if matches!(config.scheme, Scheme::Plain | Scheme::Detox) {
+                    config.aggregator.to_string()
+                } else {
+                    "decode".into()
+                },
                 attack: config.attack.to_string(),
                 workers: config.workers,
                 adversaries: config.adversaries,
@@ -175,5 +198,9 @@ pub fn run(config: &RunConfig, data: &Dataset, mut on_iteration: impl FnMut(usiz
             break;
         }
     }
-    Ok(RunOutcome { records, final_params: trainer.flat_params(), diverged })
+    Ok(RunOutcome {
+        records,
+        final_params: trainer.flat_params(),
+        diverged,
+    })
 }

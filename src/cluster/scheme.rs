@@ -47,9 +47,10 @@ impl SchemeRunner {
     pub fn new(config: &RunConfig, d: usize) -> Result<Self> {
         let code = config.code_spec().map(Code::new).transpose()?;
         let aggregator = match config.scheme {
-            Scheme::Plain | Scheme::Detox => {
-                Some(aggregate::build(&config.aggregator_config(), config.aggregator_inputs())?)
-            }
+            Scheme::Plain | Scheme::Detox => Some(aggregate::build(
+                &config.aggregator_config(),
+                config.aggregator_inputs(),
+            )?),
             _ => None,
         };
         let floats_per_worker = code.as_ref().map_or(d, |c| c.message_len(d));
@@ -61,7 +62,12 @@ impl SchemeRunner {
             code,
             aggregator,
             attack: attack::build(&config.attack_config())?,
-            selector: ByzantineSelector::new(config.workers, config.adversaries, config.redraw_byzantine, config.seed)?,
+            selector: ByzantineSelector::new(
+                config.workers,
+                config.adversaries,
+                config.redraw_byzantine,
+                config.seed,
+            )?,
             assumed_f: config.aggregator_config().f.max(config.adversaries),
             rule: matches!(config.scheme, Scheme::Plain | Scheme::Detox).then_some(config.aggregator),
             worker_momentum: None,
@@ -78,18 +84,6 @@ impl SchemeRunner {
 
     pub fn byzantine(&mut self, iteration: usize) -> Vec<usize> {
         self.selector.select(iteration)
-    }
-
-    /// Partitions worker i computes.
-    fn partitions_of(&self, worker: usize) -> Vec<usize> {
-        match (&self.code, self.scheme) {
-            (Some(code), _) => code.assignment(worker).to_vec(),
-            (None, Scheme::Detox) => {
-                let start = worker / self.group * self.group;
-                (start..start + self.group).collect()
-            }
-            _ => vec![worker],
-        }
     }
 
     /// One iteration on the PS side. `grads`: P x d honest partition gradients (of each
@@ -143,7 +137,12 @@ impl SchemeRunner {
             _ => (messages, 0),
         };
         let gradient = self.aggregator.as_mut().expect("aggregator").aggregate(&inputs)?;
-        Ok(StepOutput { gradient: Some(gradient), encode_s, decode_s: decode_start.elapsed().as_secs_f64(), faults })
+        Ok(StepOutput {
+            gradient: Some(gradient),
+            encode_s,
+            decode_s: decode_start.elapsed().as_secs_f64(),
+            faults,
+        })
     }
 
     /// DETOX: every worker of group k sends the mean gradient of the group's r partitions.
@@ -191,7 +190,11 @@ impl SchemeRunner {
                 Some(bad) if byzantine.contains(&i) => bad,
                 _ => &host,
             };
-            let parts: Vec<&[f32]> = code.assignment(i).iter().map(|&j| &source[j * d..(j + 1) * d]).collect();
+            let parts: Vec<&[f32]> = code
+                .assignment(i)
+                .iter()
+                .map(|&j| &source[j * d..(j + 1) * d])
+                .collect();
             code.encode_into(i, &parts, out);
         }
         let encode_s = encode_start.elapsed().as_secs_f64() / self.workers as f64;
@@ -228,9 +231,19 @@ impl SchemeRunner {
         Ok(match decoded {
             Ok(out) => {
                 let mean = Tensor::from_slice(&out.sum).to_device(device) / self.workers as f64;
-                StepOutput { gradient: Some(mean), encode_s, decode_s, faults: out.faulty.len() }
+                StepOutput {
+                    gradient: Some(mean),
+                    encode_s,
+                    decode_s,
+                    faults: out.faulty.len(),
+                }
             }
-            Err(_) => StepOutput { gradient: None, encode_s, decode_s, faults: byzantine.len() },
+            Err(_) => StepOutput {
+                gradient: None,
+                encode_s,
+                decode_s,
+                faults: byzantine.len(),
+            },
         })
     }
 }
@@ -243,13 +256,22 @@ fn attacked(attack: &mut dyn Attack, ctx: &AttackContext) -> Result<Tensor> {
     }
     let bad = attack.apply(ctx).context("attack")?;
     let rows = aggregate::index_tensor(ctx.byzantine, ctx.honest.device());
-    Ok(ctx.honest.index_copy(0, &rows, &bad.to_kind(ctx.honest.kind()).to_device(ctx.honest.device())))
+    Ok(ctx.honest.index_copy(
+        0,
+        &rows,
+        &bad.to_kind(ctx.honest.kind()).to_device(ctx.honest.device()),
+    ))
 }
 
 /// A tensor's values as one contiguous f32 host vector.
 pub fn to_host(t: &Tensor) -> Vec<f32> {
-    Vec::<f32>::try_from(t.to_device(Device::Cpu).to_kind(Kind::Float).contiguous().view(-1))
-        .expect("f32 tensor")
+    Vec::<f32>::try_from(
+        t.to_device(Device::Cpu)
+            .to_kind(Kind::Float)
+            .contiguous()
+            .view(-1),
+    )
+    .expect("f32 tensor")
 }
 
 /// Majority vote among the rows of `rows` (r x d): a row that more than half of the rows
@@ -257,18 +279,28 @@ pub fn to_host(t: &Tensor) -> Vec<f32> {
 /// win. Without a majority: the coordinate-wise median and all r rows counted as dissent.
 pub fn majority(rows: &Tensor) -> (Tensor, usize) {
     let r = rows.size()[0];
-    let finite = rows.isfinite().all_dims(1);
+    let finite = rows.isfinite().all_dims(1, false);
     for i in 0..r {
         if !bool::try_from(finite.get(i)).unwrap_or(false) {
             continue;
         }
         let candidate = rows.get(i);
         let tol = 1e-6 * f64::try_from(candidate.norm()).unwrap_or(0.0).max(1e-30);
-        let distance = (rows - &candidate).square().sum_dim_intlist(1, false, Kind::Double).sqrt();
-        let agree = distance.le(tol).logical_and(&finite).sum(Kind::Int64).int64_value(&[]);
+        let distance = (rows - &candidate)
+            .square()
+            .sum_dim_intlist(1, false, Kind::Double)
+            .sqrt();
+        let agree = distance
+            .le(tol)
+            .logical_and(&finite)
+            .sum(Kind::Int64)
+            .int64_value(&[]);
         if 2 * agree > r {
             return (candidate, (r - agree) as usize);
         }
     }
-    (crate::aggregate::median_of_sorted(&crate::aggregate::sort_coordinates(rows)), r as usize)
+    (
+        crate::aggregate::median_of_sorted(&crate::aggregate::sort_coordinates(rows)),
+        r as usize,
+    )
 }

@@ -11,9 +11,14 @@ use std::path::Path;
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, synced,
 /// then renamed over the target, so a reader sees the old file or the new one, whole.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let name = path.file_name().with_context(|| format!("{} is not a file path", path.display()))?;
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} is not a file path", path.display()))?;
     let tmp = dir.join(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
     let mut file = std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
     file.write_all(bytes)?;
@@ -23,7 +28,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 fn csv_bytes<T: Serialize>(rows: &[T], header: bool) -> Result<Vec<u8>> {
-    let mut w = csv::WriterBuilder::new().has_headers(header).from_writer(Vec::new());
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(header)
+        .from_writer(Vec::new());
     for r in rows {
         w.serialize(r)?;
     }

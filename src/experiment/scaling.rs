@@ -63,7 +63,9 @@ pub fn measure(
                     decoder: DecoderKind::Spectral,
                 };
                 let Ok(code) = Code::new(spec) else { continue };
-                let grads: Vec<Vec<f32>> = (0..p).map(|_| (0..d).map(|_| rng.gen::<f32>() - 0.5).collect()).collect();
+                let grads: Vec<Vec<f32>> = (0..p)
+                    .map(|_| (0..d).map(|_| rng.gen::<f32>() - 0.5).collect())
+                    .collect();
                 let messages: Vec<Vec<f32>> = (0..p)
                     .map(|i| {
                         let parts: Vec<&[f32]> = code.assignment(i).iter().map(|&j| &grads[j][..]).collect();
@@ -77,23 +79,44 @@ pub fn measure(
                 let slices: Vec<&[f32]> = corrupted.iter().map(|m| &m[..]).collect();
                 let mut drng = StdRng::seed_from_u64(1);
                 let seconds = median_time(repeats, || {
-                    code.decode(&slices, d, &mut drng).expect("decodes within s faults");
+                    code.decode(&slices, d, &mut drng)
+                        .expect("decodes within s faults");
                 });
                 let bytes = message_bytes(code.message_len(d), false) * p as u64;
-                rows.push(ScalingRow { method: name.into(), workers: p, adversaries: s, d, seconds, bytes_to_ps: bytes });
+                rows.push(ScalingRow {
+                    method: name.into(),
+                    workers: p,
+                    adversaries: s,
+                    d,
+                    seconds,
+                    bytes_to_ps: bytes,
+                });
             }
             let inputs = Tensor::randn([p as i64, d as i64], (Kind::Float, Device::Cpu));
-            for rule in [Rule::Mean, Rule::Median, Rule::MultiKrum, Rule::Bulyan, Rule::Geomed] {
+            for rule in [
+                Rule::Mean,
+                Rule::Median,
+                Rule::MultiKrum,
+                Rule::Bulyan,
+                Rule::Geomed,
+            ] {
                 let config = AggregatorConfig::new(rule, s);
                 if config.validate(p).is_err() {
                     continue;
                 }
                 let mut agg = aggregate::build(&config, p)?;
                 let seconds = median_time(repeats, || {
-                    agg.aggregate(&inputs).expect("aggregates");
+                    let _ = agg.aggregate(&inputs).expect("aggregates");
                 });
                 let bytes = message_bytes(d, false) * p as u64;
-                rows.push(ScalingRow { method: rule.to_string(), workers: p, adversaries: s, d, seconds, bytes_to_ps: bytes });
+                rows.push(ScalingRow {
+                    method: rule.to_string(),
+                    workers: p,
+                    adversaries: s,
+                    d,
+                    seconds,
+                    bytes_to_ps: bytes,
+                });
             }
         }
     }

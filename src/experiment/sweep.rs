@@ -71,7 +71,8 @@ pub struct PlannedRun {
 
 impl SweepSpec {
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
         serde_json::from_str(&text).with_context(|| format!("{} is not a valid sweep spec", path.display()))
     }
 
@@ -92,7 +93,11 @@ impl SweepSpec {
             }
             axes.push((key.clone(), list.clone()));
         }
-        let variants = if self.variants.is_empty() { vec![Map::new()] } else { self.variants.clone() };
+        let variants = if self.variants.is_empty() {
+            vec![Map::new()]
+        } else {
+            self.variants.clone()
+        };
         let mut points: Vec<Map<String, Value>> = vec![Map::new()];
         for (key, values) in &axes {
             points = points
@@ -125,11 +130,16 @@ impl SweepSpec {
                     }
                 }
                 let id = run_id(&settings);
-                let config: RunConfig =
-                    serde_json::from_value(value).with_context(|| format!("run {id} of sweep {}", self.name))?;
-                config.validate().with_context(|| format!("run {id} of sweep {}", self.name))?;
+                let config: RunConfig = serde_json::from_value(value)
+                    .with_context(|| format!("run {id} of sweep {}", self.name))?;
+                config
+                    .validate()
+                    .with_context(|| format!("run {id} of sweep {}", self.name))?;
                 if !seen.insert(id.clone()) {
-                    bail!("run {id} appears twice in sweep {}: make the variants differ", self.name);
+                    bail!(
+                        "run {id} appears twice in sweep {}: make the variants differ",
+                        self.name
+                    );
                 }
                 runs.push(PlannedRun { id, settings, config });
             }
@@ -161,7 +171,8 @@ pub fn finished_runs(path: &Path) -> Result<BTreeSet<String>> {
     if !path.exists() {
         return Ok(BTreeSet::new());
     }
-    let mut reader = csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut reader =
+        csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
     let column = reader
         .headers()?
         .iter()
@@ -183,7 +194,11 @@ pub struct SweepOptions {
 
 /// Runs every configuration of the spec not yet in runs.csv, then writes the summary.
 /// `progress(done, total, current_run)` is called before each run and at the end.
-pub fn run_sweep(spec: &SweepSpec, options: &SweepOptions, mut progress: impl FnMut(&str)) -> Result<PathBuf> {
+pub fn run_sweep(
+    spec: &SweepSpec,
+    options: &SweepOptions,
+    mut progress: impl FnMut(&str),
+) -> Result<PathBuf> {
     let runs = spec.expand(options.quick)?;
     let dir = options.results.join(&spec.name);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -206,17 +221,33 @@ pub fn run_sweep(spec: &SweepSpec, options: &SweepOptions, mut progress: impl Fn
         if options.data_dir.is_some() {
             config.data_dir = options.data_dir.clone();
         }
-        let key = format!("{}|{:?}|{}|{:?}", config.dataset, config.data_root(), config.seed, config.device);
+        let key = format!(
+            "{}|{:?}|{}|{:?}",
+            config.dataset,
+            config.data_root(),
+            config.seed,
+            config.device
+        );
         if data_cache.as_ref().map(|(k, _)| k != &key).unwrap_or(true) {
             data_cache = Some((key, cluster::load_data(&config)?));
         }
         let data = &data_cache.as_ref().unwrap().1;
         let outcome = cluster::run(&config, data, |_, _| {}).with_context(|| format!("run {}", run.id))?;
-        let rows: Vec<Record> = outcome.records.into_iter().map(|r| Record { run_id: run.id.clone(), ..r }).collect();
+        let rows: Vec<Record> = outcome
+            .records
+            .into_iter()
+            .map(|r| Record {
+                run_id: run.id.clone(),
+                ..r
+            })
+            .collect();
         append_csv_atomic(&runs_csv, &rows)?;
     }
     write_summary(spec, &runs, &dir)?;
-    progress(&format!("[{total}/{total}] done in {:.0}s", started.elapsed().as_secs_f64()));
+    progress(&format!(
+        "[{total}/{total}] done in {:.0}s",
+        started.elapsed().as_secs_f64()
+    ));
     Ok(dir)
 }
 
@@ -246,8 +277,12 @@ pub struct SummaryRow {
 }
 
 fn read_records(path: &Path) -> Result<Vec<RecordIn>> {
-    let mut reader = csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
-    reader.deserialize().collect::<Result<Vec<RecordIn>, _>>().with_context(|| format!("{} is malformed", path.display()))
+    let mut reader =
+        csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
+    reader
+        .deserialize()
+        .collect::<Result<Vec<RecordIn>, _>>()
+        .with_context(|| format!("{} is malformed", path.display()))
 }
 
 /// The columns of runs.csv the summary needs.
@@ -296,7 +331,11 @@ pub fn summarize(runs_csv: &Path, target: f64) -> Result<Vec<SummaryRow>> {
                 bandwidth_gbps: last.bandwidth_gbps,
                 iterations: last.iteration,
                 final_acc: last.test_acc,
-                best_acc: rows.iter().map(|r| r.test_acc).filter(|a| a.is_finite()).fold(f64::NAN, f64::max),
+                best_acc: rows
+                    .iter()
+                    .map(|r| r.test_acc)
+                    .filter(|a| a.is_finite())
+                    .fold(f64::NAN, f64::max),
                 target_acc: target,
                 sim_time_to_target_s: hit.map(|r| r.sim_time_s),
                 iterations_to_target: hit.map(|r| r.iteration),
@@ -318,7 +357,12 @@ pub fn write_summary(spec: &SweepSpec, runs: &[PlannedRun], dir: &Path) -> Resul
     let rows = summarize(&dir.join("runs.csv"), spec.target_acc)?;
     write_csv_atomic(&dir.join("summary.csv"), &rows)?;
     let fmt_opt = |v: Option<f64>| v.map_or("never".to_string(), |t| format!("{t:.3}"));
-    let mut md = format!("# {}\n\n{}\n\nTarget test accuracy: {:.1}%. Times are simulated seconds.\n\n", spec.name, spec.description, 100.0 * spec.target_acc);
+    let mut md = format!(
+        "# {}\n\n{}\n\nTarget test accuracy: {:.1}%. Times are simulated seconds.\n\n",
+        spec.name,
+        spec.description,
+        100.0 * spec.target_acc
+    );
     md.push_str("| run | scheme | rule | attack | r | m | Gbps | final acc | best acc | time to target (s) | iters to target | MB to PS | diverged |\n");
     md.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for r in &rows {
@@ -341,20 +385,37 @@ pub fn write_summary(spec: &SweepSpec, runs: &[PlannedRun], dir: &Path) -> Resul
     }
     if !spec.ratios.is_empty() {
         md.push_str("\n## Speed-ups (time to target of the slower over the faster)\n\n| ratio | grid point | slower (s) | faster (s) | speed-up |\n|---|---|---|---|---|\n");
-        let time_of = |id: &str| rows.iter().find(|r| r.run_id == id).and_then(|r| r.sim_time_to_target_s);
+        let time_of = |id: &str| {
+            rows.iter()
+                .find(|r| r.run_id == id)
+                .and_then(|r| r.sim_time_to_target_s)
+        };
         for ratio in &spec.ratios {
             for slower in runs.iter().filter(|r| matches(&r.settings, &ratio.slower)) {
                 // The faster run at the same grid point: same values for every grid key.
-                let point: Map<String, Value> =
-                    spec.grid.keys().filter_map(|k| slower.settings.get(k).map(|v| (k.clone(), v.clone()))).collect();
-                for faster in runs.iter().filter(|r| matches(&r.settings, &ratio.faster) && matches(&r.settings, &point)) {
+                let point: Map<String, Value> = spec
+                    .grid
+                    .keys()
+                    .filter_map(|k| slower.settings.get(k).map(|v| (k.clone(), v.clone())))
+                    .collect();
+                for faster in runs
+                    .iter()
+                    .filter(|r| matches(&r.settings, &ratio.faster) && matches(&r.settings, &point))
+                {
                     let (ts, tf) = (time_of(&slower.id), time_of(&faster.id));
                     let speedup = match (ts, tf) {
                         (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
                         (None, Some(_)) => "faster reached target, slower never".into(),
                         _ => "n/a (target not reached)".into(),
                     };
-                    md.push_str(&format!("| {} | {} | {} | {} | {} |\n", ratio.name, run_id(&point), fmt_opt(ts), fmt_opt(tf), speedup));
+                    md.push_str(&format!(
+                        "| {} | {} | {} | {} | {} |\n",
+                        ratio.name,
+                        run_id(&point),
+                        fmt_opt(ts),
+                        fmt_opt(tf),
+                        speedup
+                    ));
                 }
             }
         }
