@@ -13,7 +13,7 @@ comma := ,
 all: build
 
 libtorch:
-	@$(TORCH) && python -c 'import torch; print("torch", torch.__version__, "at", torch.__path__[0])'
+	@$(TORCH) && python -W ignore -c 'import torch; print("torch", torch.__version__, "at", torch.__path__[0])'
 
 data:
 	@scripts/data.sh

@@ -148,7 +148,7 @@ impl SweepSpec {
     }
 }
 
-/// A run's name: its own settings as key=value, in key order.
+/// A run's name: its own settings as key=value, in key order, separated by spaces.
 pub fn run_id(settings: &Map<String, Value>) -> String {
     let mut keys: Vec<&String> = settings.keys().collect();
     keys.sort();
@@ -162,7 +162,7 @@ pub fn run_id(settings: &Map<String, Value>) -> String {
     if parts.is_empty() {
         "base".into()
     } else {
-        parts.join(",")
+        parts.join(" ")
     }
 }
 
