@@ -27,7 +27,10 @@ pub enum DecodeError {
     WrongMessageCount { expected: usize, got: usize },
     /// More workers are certainly faulty (non-finite or wrong-length messages, or the
     /// faults located across blocks) than the code tolerates.
-    TooManyFaults { faulty: Vec<usize>, tolerated: usize },
+    TooManyFaults {
+        faulty: Vec<usize>,
+        tolerated: usize,
+    },
     /// No candidate set of at most s faulty workers leaves messages that re-encode:
     /// more than s faults (or a code below r >= 2s + m).
     ResidualCheckFailed {
@@ -71,7 +74,9 @@ impl std::error::Error for DecodeError {}
 /// "[0..15]" for a contiguous range, the list otherwise.
 fn compact(workers: &[usize]) -> String {
     match (workers.first(), workers.last()) {
-        (Some(&a), Some(&b)) if b + 1 - a == workers.len() && workers.len() > 2 => format!("{a}..={b}"),
+        (Some(&a), Some(&b)) if b + 1 - a == workers.len() && workers.len() > 2 => {
+            format!("{a}..={b}")
+        }
         _ => format!("{workers:?}"),
     }
 }
@@ -92,7 +97,12 @@ impl Code {
     /// Decodes P messages (one per worker, each of `message_len(d)` floats) into the sum
     /// of all P partition gradients. `rng` draws the random projection; draw it fresh for
     /// every decode so that no adversary can know it.
-    pub fn decode<R: Rng>(&self, messages: &[&[f32]], d: usize, rng: &mut R) -> Result<Decoded, DecodeError> {
+    pub fn decode<R: Rng>(
+        &self,
+        messages: &[&[f32]],
+        d: usize,
+        rng: &mut R,
+    ) -> Result<Decoded, DecodeError> {
         let p = self.spec.workers;
         let s = self.spec.adversaries;
         let m = self.spec.compression;
@@ -146,7 +156,10 @@ impl Code {
                 }
                 Err(BlockFailure::TooMany(local)) => {
                     let faulty = local.iter().map(|&t| block.workers[t]).collect();
-                    return Err(DecodeError::TooManyFaults { faulty, tolerated: s });
+                    return Err(DecodeError::TooManyFaults {
+                        faulty,
+                        tolerated: s,
+                    });
                 }
                 Err(BlockFailure::Residual { best, max_faults }) => {
                     return Err(DecodeError::ResidualCheckFailed {
@@ -165,7 +178,10 @@ impl Code {
         }
         faulty.sort();
         if faulty.len() > s {
-            return Err(DecodeError::TooManyFaults { faulty, tolerated: s });
+            return Err(DecodeError::TooManyFaults {
+                faulty,
+                tolerated: s,
+            });
         }
         let sum = kernels::weighted_sum(messages, &weights, complex_len, d);
         if !sum.iter().all(|x| x.is_finite()) {
@@ -187,7 +203,7 @@ fn decode_block(
 ) -> Result<BlockDecode, BlockFailure> {
     let n = block.n();
     let redundancy = n - block.k();
-    let accept = |faulty: Vec<usize>, erased: &[bool]| -> Result<BlockDecode, f64> {
+    let fit_candidate = |faulty: Vec<usize>, erased: &[bool]| -> Result<BlockDecode, f64> {
         let mut marked = erased.to_vec();
         for &t in &faulty {
             marked[t] = true;
@@ -204,6 +220,21 @@ fn decode_block(
             None => Err(f64::INFINITY),
         }
     };
+    // A candidate that passes may still hold an honest worker in place of a neighbour
+    // with a small error (neighbouring roots of unity are nearly parallel, and an error
+    // next to flagged workers hardly shows). Local search for the smallest residual
+    // settles it; the result is used only if it passes too.
+    let accept = |faulty: Vec<usize>, erased: &[bool]| -> Result<BlockDecode, f64> {
+        let first = fit_candidate(faulty.clone(), erased)?;
+        if faulty.is_empty() || decoder == DecoderKind::Majority {
+            return Ok(first);
+        }
+        let polished = SupportSearch::new(block, z, erased).polish(&faulty);
+        if polished == faulty {
+            return Ok(first);
+        }
+        Ok(fit_candidate(polished, erased).unwrap_or(first))
+    };
     let mut best = f64::INFINITY;
     let mut max_faults = 0;
     let certain = erased.iter().filter(|&&x| x).count();
@@ -211,7 +242,9 @@ fn decode_block(
     loop {
         let erasures = certain + peeled;
         if erasures > s {
-            return Err(BlockFailure::TooMany((0..n).filter(|&t| erased[t]).collect()));
+            return Err(BlockFailure::TooMany(
+                (0..n).filter(|&t| erased[t]).collect(),
+            ));
         }
         // A certain erasure costs one syndrome, an error two. A peeled position is an
         // error whose location was guessed, so it keeps costing two: that keeps every
@@ -224,8 +257,8 @@ fn decode_block(
         let mut peel: Option<(f64, usize)> = None;
         match decoder {
             DecoderKind::Majority => {
-                let found =
-                    majority::locate(z, &erased, RESIDUAL_TOLERANCE).ok_or(BlockFailure::NoMajority)?;
+                let found = majority::locate(z, &erased, RESIDUAL_TOLERANCE)
+                    .ok_or(BlockFailure::NoMajority)?;
                 let located = found.iter().filter(|&&t| !erased[t]).count();
                 if located > max_errors {
                     return Err(BlockFailure::TooMany(found));
@@ -267,13 +300,33 @@ fn decode_block(
             DecoderKind::Sparse => {
                 let search = SupportSearch::new(block, z, &erased);
                 let exhaustive = search.exhaustive_fits(max_errors);
+                let mut greedy = search.greedy();
                 for nu in 0..=max_errors {
-                    let Some(candidate) = search.best_support(nu, exhaustive) else {
-                        continue;
-                    };
-                    match accept(candidate, &erased) {
-                        Ok(done) => return Ok(done),
-                        Err(residual) => best = best.min(residual),
+                    // Cheapest proposal first; the more expensive ones only when it fails.
+                    // Beyond the exhaustive limit greedy pursuit is a heuristic (neighbouring
+                    // columns are coherent); on a Reed-Solomon block the exact sparse recovery
+                    // from Fourier measurements is Prony's, so it is the last proposal.
+                    let mut tried: Vec<Vec<usize>> = Vec::new();
+                    for stage in 0..3 {
+                        let proposal = match stage {
+                            0 if exhaustive => search.exhaustive(nu),
+                            0 if nu == 0 => Some(Vec::new()),
+                            0 => greedy.grow(),
+                            1 if !exhaustive && nu > 0 => greedy.refined(),
+                            2 if !exhaustive && block.fourier => {
+                                spectral::locate(block, z, &erased, nu)
+                            }
+                            _ => None,
+                        };
+                        let Some(candidate) = proposal else { continue };
+                        if tried.contains(&candidate) {
+                            continue;
+                        }
+                        tried.push(candidate.clone());
+                        match accept(candidate, &erased) {
+                            Ok(done) => return Ok(done),
+                            Err(residual) => best = best.min(residual),
+                        }
                     }
                 }
             }

@@ -10,7 +10,12 @@ use super::C64;
 
 /// The `nu` positions (outside `erased`) whose locators are the roots of the Prony
 /// polynomial fitted to the syndromes; None when the system has too few equations.
-pub(crate) fn locate(block: &Block, z: &DMatrix<C64>, erased: &[bool], nu: usize) -> Option<Vec<usize>> {
+pub(crate) fn locate(
+    block: &Block,
+    z: &DMatrix<C64>,
+    erased: &[bool],
+    nu: usize,
+) -> Option<Vec<usize>> {
     let n = block.n();
     let k = block.k();
     let columns = z.ncols();
@@ -65,7 +70,7 @@ pub(crate) fn locate(block: &Block, z: &DMatrix<C64>, erased: &[bool], nu: usize
         -modified[(l + nu, c)]
     });
     let largest = hankel.iter().map(|x| x.norm()).fold(0.0, f64::max);
-    if !(largest > 0.0) || !largest.is_finite() {
+    if largest.is_nan() || largest <= 0.0 || !largest.is_finite() {
         return None;
     }
     let svd = hankel.svd(true, true);

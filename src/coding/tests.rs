@@ -90,35 +90,39 @@ fn fault_sets(p: usize, s: usize, per_size: usize, rng: &mut StdRng) -> Vec<Vec<
     out
 }
 
-/// An error the decoder has to see: non-finite, or above 100x the residual tolerance
-/// relative to the norm of all honest messages (the margin covers the random projection
-/// and the part of an error that lies inside the code).
-fn must_be_flagged(sent: &[f32], honest: &[f32], honest_norm: f64) -> bool {
-    if sent.iter().any(|x| !x.is_finite()) {
-        return true;
-    }
-    let error = sent
+/// Largest relative residual, over the blocks, of fitting the code to the full (not
+/// projected) messages outside `flagged`: what the decoder's check estimates.
+fn full_residual(code: &Code, messages: &[Vec<f32>], flagged: &[usize]) -> f64 {
+    let m = code.spec().compression;
+    code.blocks
         .iter()
-        .zip(honest)
-        .map(|(&a, &b)| (a as f64 - b as f64).powi(2))
-        .sum::<f64>()
-        .sqrt();
-    error > 100.0 * RESIDUAL_TOLERANCE * honest_norm
+        .map(|block| {
+            let len = messages[block.workers[0]].len() / 2;
+            let z = nalgebra::DMatrix::from_fn(block.n(), len, |t, c| {
+                let y = &messages[block.workers[t]];
+                C64::new(y[2 * c] as f64, y[2 * c + 1] as f64)
+            });
+            let marked: Vec<bool> = block.workers.iter().map(|w| flagged.contains(w)).collect();
+            block
+                .fit(&z, &marked, m)
+                .map_or(f64::INFINITY, |fit| fit.residual)
+        })
+        .fold(0.0, f64::max)
 }
 
 /// Decodes every (fault set, error kind) at gradient length d and checks the sum and
 /// the faulty set. Returns how many decodes ran.
-fn check_exact(code: &Code, d: usize, sets: &[Vec<usize>], rng: &mut StdRng) -> usize {
+fn check_exact(
+    code: &Code,
+    d: usize,
+    sets: &[Vec<usize>],
+    rng: &mut StdRng,
+    missed_tiny: &mut usize,
+) -> usize {
     let p = code.spec().workers;
     let gradients = random_gradients(p, d, rng);
     let truth = true_sum(&gradients, d);
     let honest = honest_messages(code, &gradients);
-    let honest_norm = honest
-        .iter()
-        .flatten()
-        .map(|&x| (x as f64).powi(2))
-        .sum::<f64>()
-        .sqrt();
     let mut runs = 0;
     for faulty in sets {
         let kinds: &[ErrorKind] = if faulty.is_empty() {
@@ -134,27 +138,35 @@ fn check_exact(code: &Code, d: usize, sets: &[Vec<usize>], rng: &mut StdRng) -> 
             let decoded = code
                 .decode(&views, d, rng)
                 .unwrap_or_else(|e| panic!("{context}: {e}"));
-            let error = relative_error(&decoded.sum, &truth);
+            let error = relative_error(&decoded.sum, &truth, &gradients);
             assert!(
                 error <= EXACT_RELATIVE_ERROR,
                 "{context}: relative error {error:.2e}"
             );
             assert!(decoded.sum.iter().all(|x| x.is_finite()), "{context}");
-            // Only faulty workers are flagged, and all whose error clearly exceeds the
-            // tolerance (relative to the honest messages' norm) are.
+            // Only faulty workers are flagged. Every error of a kind far above the
+            // tolerance is flagged; a tiny one may stay unflagged only where the full
+            // messages outside the flagged set really re-encode within tolerance (an
+            // error between two flagged neighbours on the circle is nearly invisible).
             assert!(
                 decoded.faulty.iter().all(|i| faulty.contains(i)),
                 "{context}: flagged {:?}",
                 decoded.faulty
             );
-            for &i in faulty {
-                if must_be_flagged(&messages[i], &honest[i], honest_norm) {
-                    assert!(
-                        decoded.faulty.contains(&i),
-                        "{context}: missed {i}, flagged {:?}",
-                        decoded.faulty
-                    );
-                }
+            if decoded.faulty != *faulty {
+                assert_eq!(
+                    kind,
+                    ErrorKind::Tiny,
+                    "{context}: flagged {:?}",
+                    decoded.faulty
+                );
+                let residual = full_residual(code, &messages, &decoded.faulty);
+                assert!(
+                    residual <= 10.0 * RESIDUAL_TOLERANCE,
+                    "{context}: flagged {:?}, residual {residual:.2e}",
+                    decoded.faulty
+                );
+                *missed_tiny += 1;
             }
             runs += 1;
         }
@@ -166,17 +178,19 @@ fn check_exact(code: &Code, d: usize, sets: &[Vec<usize>], rng: &mut StdRng) -> 
 fn exact_recovery_on_the_grid_small_d() {
     let mut rng = StdRng::seed_from_u64(7);
     let mut runs = 0;
+    let mut missed = 0;
     for (p, s, m, r, layout, offsets) in grid() {
         for decoder in decoders(layout, m) {
             let code = Code::new(spec(p, s, m, r, layout, offsets, decoder)).unwrap();
             let per_size = if p > 30 { 3 } else { 16 };
             for d in [1, 7, 1000] {
                 let sets = fault_sets(p, s, per_size, &mut rng);
-                runs += check_exact(&code, d, &sets, &mut rng);
+                runs += check_exact(&code, d, &sets, &mut rng, &mut missed);
             }
         }
     }
-    assert!(runs > 5000, "{runs}");
+    println!("{runs} decodes, {missed} tiny errors left unflagged within tolerance");
+    assert!(runs > 5000 && missed * 100 < runs, "{runs} {missed}");
 }
 
 #[test]
@@ -190,7 +204,7 @@ fn exact_recovery_on_the_grid_large_d() {
                 .filter(|f| f.len() == s)
                 .take(1)
                 .collect::<Vec<_>>();
-            check_exact(&code, 100_000, &sets, &mut rng);
+            check_exact(&code, 100_000, &sets, &mut rng, &mut 0);
         }
     }
 }
@@ -208,7 +222,7 @@ fn beyond_bound_trial(code: &Code, faults: usize, d: usize, rng: &mut StdRng) ->
     let views: Vec<&[f32]> = messages.iter().map(|m| &m[..]).collect();
     match code.decode(&views, d, rng) {
         Err(_) => true,
-        Ok(decoded) => relative_error(&decoded.sum, &truth) <= EXACT_RELATIVE_ERROR,
+        Ok(decoded) => relative_error(&decoded.sum, &truth, &gradients) <= EXACT_RELATIVE_ERROR,
     }
 }
 
@@ -219,9 +233,12 @@ fn beyond_the_bound_never_silently_wrong() {
     use Offsets::*;
     let mut rng = StdRng::seed_from_u64(9);
     // (code, number of faults): s + 1 faults on valid codes, s faults below r = 2s + m.
+    // Not here: spread offsets with r | P (e.g. P=15, r=5), which make the cyclic code a
+    // repetition code, so s + 1 colluders inside one residue class mod P/r outvote it
+    // undetectably, exactly as in the repetition layout with m = 1.
     let mut families: Vec<(String, Code, usize)> = Vec::new();
     for (p, s, m, r, layout, offsets, decoder) in [
-        (15, 2, 1, 5, Cyclic, Spread, Spectral),
+        (16, 2, 1, 5, Cyclic, Spread, Spectral),
         (15, 2, 2, 6, Cyclic, Spread, Sparse),
         (24, 3, 2, 8, Cyclic, Spread, Spectral),
         (15, 2, 1, 5, Cyclic, Contiguous, Sparse),
@@ -236,7 +253,8 @@ fn beyond_the_bound_never_silently_wrong() {
         (24, 3, 2, Cyclic, Spread, Sparse),
         (16, 1, 3, Repetition, Spread, Spectral),
     ] {
-        let code = Code::new_unchecked(spec(p, s, m, 2 * s + m - 1, layout, offsets, decoder)).unwrap();
+        let code =
+            Code::new_unchecked(spec(p, s, m, 2 * s + m - 1, layout, offsets, decoder)).unwrap();
         families.push((format!("r=2s+m-1 {:?}", code.spec()), code, s));
     }
     let trials_each = 1000usize.div_ceil(families.len());
@@ -294,8 +312,26 @@ fn spectral_and_sparse_agree_on_cyclic_codes() {
         (64, 4, 2, Offsets::Spread),
     ] {
         let r = 2 * s + m;
-        let spectral = Code::new(spec(p, s, m, r, Layout::Cyclic, offsets, DecoderKind::Spectral)).unwrap();
-        let sparse = Code::new(spec(p, s, m, r, Layout::Cyclic, offsets, DecoderKind::Sparse)).unwrap();
+        let spectral = Code::new(spec(
+            p,
+            s,
+            m,
+            r,
+            Layout::Cyclic,
+            offsets,
+            DecoderKind::Spectral,
+        ))
+        .unwrap();
+        let sparse = Code::new(spec(
+            p,
+            s,
+            m,
+            r,
+            Layout::Cyclic,
+            offsets,
+            DecoderKind::Sparse,
+        ))
+        .unwrap();
         for trial in 0..20 {
             let d = 33;
             let gradients = random_gradients(p, d, &mut rng);
@@ -303,7 +339,12 @@ fn spectral_and_sparse_agree_on_cyclic_codes() {
             let faults = trial % (s + 1);
             let mut all: Vec<usize> = (0..p).collect();
             all.shuffle(&mut rng);
-            corrupt(&mut messages, &all[..faults], ErrorKind::ALL[trial % 7], &mut rng);
+            corrupt(
+                &mut messages,
+                &all[..faults],
+                ErrorKind::ALL[trial % 7],
+                &mut rng,
+            );
             let views: Vec<&[f32]> = messages.iter().map(|m| &m[..]).collect();
             let seed = rng.gen();
             let a = spectral
@@ -311,10 +352,16 @@ fn spectral_and_sparse_agree_on_cyclic_codes() {
                 .unwrap();
             let b = sparse
                 .decode(&views, d, &mut StdRng::seed_from_u64(seed))
-                .unwrap();
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "P={p} faults {:?} {:?}: {e}",
+                        &all[..faults],
+                        ErrorKind::ALL[trial % 7]
+                    )
+                });
             assert_eq!(a.faulty, b.faulty);
             let truth: Vec<f64> = a.sum.iter().map(|&x| x as f64).collect();
-            assert!(relative_error(&b.sum, &truth) < 1e-6);
+            assert!(relative_error(&b.sum, &truth, &gradients) < 1e-6);
         }
     }
 }
@@ -327,7 +374,7 @@ fn sparse_decoder_handles_a_random_gaussian_code() {
         assert!(!code.blocks[0].fourier);
         for d in [7, 1000] {
             let sets = fault_sets(p, s, 6, &mut rng);
-            check_exact(&code, d, &sets, &mut rng);
+            check_exact(&code, d, &sets, &mut rng, &mut 0);
         }
     }
 }
@@ -362,7 +409,7 @@ fn malformed_input_is_a_fault_or_an_error_not_a_panic() {
     let views: Vec<&[f32]> = messages.iter().map(|m| &m[..]).collect();
     let decoded = code.decode(&views, d, &mut rng).unwrap();
     assert_eq!(decoded.faulty, vec![3, 5]);
-    assert!(relative_error(&decoded.sum, &truth) < EXACT_RELATIVE_ERROR);
+    assert!(relative_error(&decoded.sum, &truth, &gradients) < EXACT_RELATIVE_ERROR);
     // One short message too many.
     let mut three = messages.clone();
     three[0].clear();
@@ -371,7 +418,13 @@ fn malformed_input_is_a_fault_or_an_error_not_a_panic() {
     assert!(matches!(err, DecodeError::TooManyFaults { .. }), "{err}");
     assert!(err.to_string().contains("s=2"), "{err}");
     let err = code.decode(&views[..6], d, &mut rng).unwrap_err();
-    assert_eq!(err, DecodeError::WrongMessageCount { expected: 7, got: 6 });
+    assert_eq!(
+        err,
+        DecodeError::WrongMessageCount {
+            expected: 7,
+            got: 6
+        }
+    );
 }
 
 #[test]
@@ -416,4 +469,30 @@ fn zero_length_gradients_decode_to_nothing() {
     let views: Vec<&[f32]> = empty.iter().map(|m| &m[..]).collect();
     let decoded = code.decode(&views, 0, &mut rng).unwrap();
     assert!(decoded.sum.is_empty() && decoded.faulty.is_empty());
+}
+
+#[test]
+fn tradeoff_finds_the_bound_with_spread_offsets() {
+    let config = tradeoff::TradeoffConfig {
+        workers: vec![12],
+        adversaries: vec![1, 2],
+        compressions: vec![1, 3],
+        offsets: vec![Offsets::Spread],
+        trials: 28,
+        exhaustive_subsets: 12,
+        seed: 3,
+        d: 16,
+    };
+    let rows = tradeoff(&config);
+    assert_eq!(rows.len(), 4);
+    for row in &rows {
+        assert_eq!(row.r_min_found, Some(row.r_bound), "{row:?}");
+        assert_eq!(row.r_bound, 2 * row.s + row.m);
+        // Spread coefficients stay at about P / r.
+        assert!(row.max_rel_error <= EXACT_RELATIVE_ERROR, "{row:?}");
+        assert!(
+            row.max_encoder_coefficient <= 1.5 * 12.0 / row.r_bound as f64,
+            "{row:?}"
+        );
+    }
 }

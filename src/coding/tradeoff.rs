@@ -57,10 +57,16 @@ fn norm(x: &[f32]) -> f64 {
 pub fn corrupt<R: Rng>(messages: &mut [Vec<f32>], faulty: &[usize], kind: ErrorKind, rng: &mut R) {
     let len = messages.first().map_or(0, |m| m.len());
     let shift: Vec<f32> = {
-        let typical = faulty.iter().map(|&i| norm(&messages[i])).fold(0.0, f64::max);
+        let typical = faulty
+            .iter()
+            .map(|&i| norm(&messages[i]))
+            .fold(0.0, f64::max);
         let direction: Vec<f32> = (0..len).map(|_| gaussian(rng)).collect();
         let scale = typical / norm(&direction).max(f64::MIN_POSITIVE);
-        direction.iter().map(|&v| (v as f64 * scale) as f32).collect()
+        direction
+            .iter()
+            .map(|&v| (v as f64 * scale) as f32)
+            .collect()
     };
     for &i in faulty {
         let message = &mut messages[i];
@@ -112,7 +118,11 @@ pub fn random_gradients<R: Rng>(partitions: usize, d: usize, rng: &mut R) -> Vec
 pub fn honest_messages(code: &Code, gradients: &[Vec<f32>]) -> Vec<Vec<f32>> {
     (0..code.spec().workers)
         .map(|i| {
-            let held: Vec<&[f32]> = code.assignment(i).iter().map(|&j| &gradients[j][..]).collect();
+            let held: Vec<&[f32]> = code
+                .assignment(i)
+                .iter()
+                .map(|&j| &gradients[j][..])
+                .collect();
             code.encode(i, &held)
         })
         .collect()
@@ -129,18 +139,27 @@ pub fn true_sum(gradients: &[Vec<f32>], d: usize) -> Vec<f64> {
     sum
 }
 
-/// ||decoded - truth|| / ||truth||.
-pub fn relative_error(decoded: &[f32], truth: &[f64]) -> f64 {
+/// ||decoded - truth|| / max(||truth||, sqrt(sum_j ||g_j||^2)): relative to the sum, or
+/// to the summands when they cancel. For a scalar (d = 1) the true sum can be far smaller
+/// than its terms, and then even an honest f32 sum has a large error relative to it; the
+/// summands' norm is the scale f32 rounding works on. For random gradients with d >= 7
+/// the two denominators agree.
+pub fn relative_error(decoded: &[f32], truth: &[f64], gradients: &[Vec<f32>]) -> f64 {
     let diff: f64 = decoded
         .iter()
         .zip(truth)
         .map(|(&a, &b)| (a as f64 - b).powi(2))
         .sum();
-    let base: f64 = truth.iter().map(|b| b * b).sum();
+    let sum_norm: f64 = truth.iter().map(|b| b * b).sum();
+    let summands: f64 = gradients
+        .iter()
+        .flatten()
+        .map(|&g| (g as f64).powi(2))
+        .sum();
     if diff == 0.0 {
         0.0
     } else {
-        (diff / base).sqrt()
+        (diff / sum_norm.max(summands)).sqrt()
     }
 }
 
@@ -203,7 +222,12 @@ struct Attempt {
     max_rel_error: f64,
 }
 
-fn attempt(code: &Code, config: &TradeoffConfig, trials: usize, rng: &mut rand::rngs::StdRng) -> Attempt {
+fn attempt(
+    code: &Code,
+    config: &TradeoffConfig,
+    trials: usize,
+    rng: &mut rand::rngs::StdRng,
+) -> Attempt {
     let p = code.spec().workers;
     let s = code.spec().adversaries;
     let subsets = if binomial(p, s) <= config.exhaustive_subsets as u128 {
@@ -235,7 +259,7 @@ fn attempt(code: &Code, config: &TradeoffConfig, trials: usize, rng: &mut rand::
         let views: Vec<&[f32]> = messages.iter().map(|m| &m[..]).collect();
         match code.decode(&views, config.d, rng) {
             Ok(decoded) => {
-                let error = relative_error(&decoded.sum, &truth);
+                let error = relative_error(&decoded.sum, &truth, &gradients);
                 max_rel_error = max_rel_error.max(error);
                 if error > EXACT_RELATIVE_ERROR || decoded.faulty != faulty {
                     all_exact = false;
@@ -344,7 +368,9 @@ pub fn format_table(rows: &[TradeoffRow]) -> String {
             Offsets::Spread => "spread",
             Offsets::Contiguous => "contiguous",
         };
-        let found = row.r_min_found.map_or("none".to_string(), |r| r.to_string());
+        let found = row
+            .r_min_found
+            .map_or("none".to_string(), |r| r.to_string());
         out.push_str(&format!(
             "{:>3} {:>2} {:>2}  {:<10}  {:>11}  {:>7}  {:>13}  {:>6}  {:>13.2e}  {:>15.2e}\n",
             row.workers,
