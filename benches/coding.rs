@@ -71,9 +71,7 @@ fn bench(c: &mut Criterion) {
                     let mut rng = StdRng::seed_from_u64(2);
                     b.iter(|| black_box(code.decode(&views, d, &mut rng).expect("decodes")))
                 });
-                let grads: Vec<Vec<f32>> = (0..code.spec().redundancy)
-                    .map(|_| vec![0.25f32; d])
-                    .collect();
+                let grads: Vec<Vec<f32>> = (0..code.spec().redundancy).map(|_| vec![0.25f32; d]).collect();
                 let held: Vec<&[f32]> = grads.iter().map(|g| &g[..]).collect();
                 let mut out = vec![0.0f32; code.message_len(d)];
                 group.bench_function(BenchmarkId::new("encode_one_worker", &id), |b| {

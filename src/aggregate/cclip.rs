@@ -61,7 +61,8 @@ impl Aggregator for CenteredClipping {
                 .unsqueeze(1);
             // An overflowed difference (Inf) has scale 0; Inf * 0 is NaN, which must count as 0.
             let clipped = ((&clean - center.unsqueeze(0)) * scales).nan_to_num(0.0, None, None);
-            center = center + clipped.sum_dim_intlist(0, false, None::<tch::Kind>) / n as f64;
+            let step = clipped.sum_dim_intlist(0, false, None::<tch::Kind>) / n as f64;
+            center = &center + step;
         }
         self.previous = Some(center.copy());
         Ok(center)

@@ -1,7 +1,8 @@
 //! Krum and Multi-Krum (Blanchard et al. 2017). score(i) = sum of the SQUARED
 //! distances from x_i to its n - f - 2 nearest other inputs; Krum returns the
-//! input with the lowest score (ties: lowest index), Multi-Krum the average of
-//! the q lowest-scored inputs (q = n - f by default). Both need n >= 2f+3.
+//! input with the lowest score, Multi-Krum the average of the q lowest-scored
+//! inputs (q = n - f by default). Both need n >= 2f+3. Exact score ties go to
+//! the smaller coordinate sum, so the workers' order never changes the result.
 //! Inputs with NaN or Inf are infinitely far from all others, so they score +Inf.
 
 use super::{check_inputs, mean_of_rows, pairwise_squared_distances, Aggregator, Distances};
@@ -35,7 +36,7 @@ fn check_krum_inputs(rule: &str, n: usize, f: usize) -> Result<()> {
 }
 
 /// All n inputs ordered by Krum score (n - f - 2 neighbours), best first;
-/// exact ties go by content, not by position.
+/// exact ties go to the smaller coordinate sum, never to the earlier position.
 fn ranked(inputs: &Tensor, f: usize) -> Vec<usize> {
     let n = inputs.size()[0] as usize;
     let distances = pairwise_squared_distances(inputs);

@@ -413,20 +413,27 @@ impl Distances {
 
 /// Pairwise squared distances from one Gram matrix product on the inputs'
 /// device, in f64 so that |x|^2 + |y|^2 - 2 x.y neither overflows (1e30 entries
-/// square to 1e60, beyond f32) nor cancels badly for nearby gradients. The
-/// coordinate sums ride along as a row of ones in the same product. Rows with
-/// a NaN or Inf are infinitely far from everything, themselves included.
+/// square to 1e60, beyond f32) nor cancels badly for nearby gradients. Rows
+/// with a NaN or Inf are infinitely far from everything, themselves included.
 pub fn pairwise_squared_distances(inputs: &Tensor) -> Distances {
     let n = inputs.size()[0] as usize;
     let d = inputs.size()[1];
     let finite = finite_rows(inputs);
-    let clean = zero_rows(inputs, &finite).to_kind(Kind::Double);
-    let ones = Tensor::ones([1, d], (Kind::Double, inputs.device()));
-    let stacked = Tensor::cat(&[clean, ones], 0);
-    let gram = stacked
-        .mm(&stacked.narrow(0, 0, n as i64).tr())
-        .to_device(Device::Cpu);
-    let gram: Vec<f64> = Vec::try_from(&gram.reshape([-1])).unwrap_or_default();
+    let clean = zero_rows(inputs, &finite);
+    // Column blocks keep the f64 copy small (n x 65536) instead of a second n x d matrix.
+    const BLOCK: i64 = 1 << 16;
+    let options = (Kind::Double, inputs.device());
+    let mut gram = Tensor::zeros([n as i64, n as i64], options);
+    let mut sums = Tensor::zeros([n as i64], options);
+    let mut start = 0;
+    while start < d {
+        let block = clean.narrow(1, start, BLOCK.min(d - start)).to_kind(Kind::Double);
+        gram += block.mm(&block.tr());
+        sums += block.sum_dim_intlist(1, false, None::<Kind>);
+        start += BLOCK;
+    }
+    let gram: Vec<f64> = Vec::try_from(&gram.to_device(Device::Cpu).reshape([-1])).unwrap_or_default();
+    let keys: Vec<f64> = Vec::try_from(&sums.to_device(Device::Cpu)).unwrap_or_default();
     let mut squared = vec![f64::INFINITY; n * n];
     for i in 0..n {
         for j in i..n {
@@ -442,7 +449,6 @@ pub fn pairwise_squared_distances(inputs: &Tensor) -> Distances {
             squared[j * n + i] = distance;
         }
     }
-    let keys = (0..n).map(|i| gram[n * n + i]).collect();
     Distances { n, squared, keys }
 }
 

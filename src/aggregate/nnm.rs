@@ -1,8 +1,9 @@
 //! Nearest-neighbour mixing (Allouah et al. 2023, "Fixing by Mixing"): replace
 //! each input by the average of its n - f nearest inputs (itself included;
-//! squared Euclidean distance, exact ties by content), then hand the n mixed vectors to
-//! the rule. Inputs with NaN or Inf are never anyone's neighbour while enough
-//! finite inputs exist; their own mixed vector averages the finite inputs first in index order.
+//! squared Euclidean distance, exact ties to the smaller coordinate sum), then
+//! hand the n mixed vectors to the rule. Inputs with NaN or Inf are nobody's
+//! neighbour while n - f finite inputs exist; their own mixed vector averages
+//! n - f finite inputs (smallest coordinate sums first).
 
 use super::{check_inputs, finite_rows, pairwise_squared_distances, zero_rows};
 use anyhow::{ensure, Result};

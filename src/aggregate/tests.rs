@@ -532,3 +532,32 @@ fn names_agree_across_display_parsing_and_clap() {
     assert_eq!(Rule::value_variants().len(), Rule::ALL.len());
     assert!("krum2".parse::<Rule>().is_err());
 }
+
+#[test]
+fn pairwise_distances_match_a_direct_computation_across_blocks() {
+    // d = 70_000 spans two column blocks of the Gram accumulation.
+    tch::manual_seed(3);
+    let inputs = Tensor::randn([4, 70_000], (Kind::Float, Device::Cpu));
+    let _ = inputs.get(3).fill_(f64::NAN);
+    let _ = inputs.get(2).narrow(0, 0, 10).fill_(1e30);
+    let distances = pairwise_squared_distances(&inputs);
+    let double = inputs.to_kind(Kind::Double);
+    for i in 0..3 {
+        for j in 0..3 {
+            let direct = (double.get(i) - double.get(j))
+                .square()
+                .sum(Kind::Double)
+                .double_value(&[]);
+            let got = distances.get(i as usize, j as usize);
+            assert!(
+                (got - direct).abs() <= 1e-9 * direct.max(1.0),
+                "({i},{j}): {got} vs {direct}"
+            );
+            assert_eq!(got, distances.get(j as usize, i as usize), "exactly symmetric");
+        }
+        assert_eq!(distances.get(i as usize, 3), f64::INFINITY);
+        let sum = double.get(i).sum(Kind::Double).double_value(&[]);
+        assert!((distances.keys[i as usize] - sum).abs() <= 1e-9 * sum.abs().max(1.0));
+    }
+    assert_eq!(distances.get(3, 3), f64::INFINITY);
+}

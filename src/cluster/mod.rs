@@ -137,6 +137,7 @@ pub fn run(
         match &out.gradient {
             Some(g) if crate::aggregate::all_finite(g) => trainer.apply(g)?,
             Some(_) => diverged = true,
+            None if out.diverged => diverged = true,
             None => failures += 1,
         }
         let update_s = update_start.elapsed().as_secs_f64();

@@ -22,6 +22,8 @@ pub struct StepOutput {
     pub decode_s: f64,
     /// Workers the decoder or majority vote flagged this iteration.
     pub faults: usize,
+    /// The aggregate could not be formed from finite numbers.
+    pub diverged: bool,
 }
 
 pub struct SchemeRunner {
@@ -136,9 +138,12 @@ impl SchemeRunner {
             Scheme::Detox => self.group_majority(&messages),
             _ => (messages, 0),
         };
-        let gradient = self.aggregator.as_mut().expect("aggregator").aggregate(&inputs)?;
+        // The configuration was validated up front, so a failing aggregate means the
+        // inputs overwhelmed the rule (e.g. mean over 1e30): the run has diverged.
+        let aggregate = self.aggregator.as_mut().expect("aggregator").aggregate(&inputs);
         Ok(StepOutput {
-            gradient: Some(gradient),
+            diverged: aggregate.is_err(),
+            gradient: aggregate.ok(),
             encode_s,
             decode_s: decode_start.elapsed().as_secs_f64(),
             faults,
@@ -236,6 +241,7 @@ impl SchemeRunner {
                     encode_s,
                     decode_s,
                     faults: out.faulty.len(),
+                    diverged: false,
                 }
             }
             Err(_) => StepOutput {
@@ -243,6 +249,7 @@ impl SchemeRunner {
                 encode_s,
                 decode_s,
                 faults: byzantine.len(),
+                diverged: false,
             },
         })
     }

@@ -156,11 +156,7 @@ mod unit {
         let generic = Block::generic((0..9).collect(), g);
         for block in [fourier, generic] {
             let hg = &block.parity * &block.generator;
-            assert!(
-                hg.norm() < 1e-12 * block.generator.norm(),
-                "H G = {}",
-                hg.norm()
-            );
+            assert!(hg.norm() < 1e-12 * block.generator.norm(), "H G = {}", hg.norm());
             let hh = &block.parity * block.parity.adjoint();
             let eye = DMatrix::<C64>::identity(block.n() - block.k(), block.n() - block.k());
             assert!((hh - eye).norm() < 1e-12);

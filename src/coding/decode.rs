@@ -27,10 +27,7 @@ pub enum DecodeError {
     WrongMessageCount { expected: usize, got: usize },
     /// More workers are certainly faulty (non-finite or wrong-length messages, or the
     /// faults located across blocks) than the code tolerates.
-    TooManyFaults {
-        faulty: Vec<usize>,
-        tolerated: usize,
-    },
+    TooManyFaults { faulty: Vec<usize>, tolerated: usize },
     /// No candidate set of at most s faulty workers leaves messages that re-encode:
     /// more than s faults (or a code below r >= 2s + m).
     ResidualCheckFailed {
@@ -97,12 +94,7 @@ impl Code {
     /// Decodes P messages (one per worker, each of `message_len(d)` floats) into the sum
     /// of all P partition gradients. `rng` draws the random projection; draw it fresh for
     /// every decode so that no adversary can know it.
-    pub fn decode<R: Rng>(
-        &self,
-        messages: &[&[f32]],
-        d: usize,
-        rng: &mut R,
-    ) -> Result<Decoded, DecodeError> {
+    pub fn decode<R: Rng>(&self, messages: &[&[f32]], d: usize, rng: &mut R) -> Result<Decoded, DecodeError> {
         let p = self.spec.workers;
         let s = self.spec.adversaries;
         let m = self.spec.compression;
@@ -156,10 +148,7 @@ impl Code {
                 }
                 Err(BlockFailure::TooMany(local)) => {
                     let faulty = local.iter().map(|&t| block.workers[t]).collect();
-                    return Err(DecodeError::TooManyFaults {
-                        faulty,
-                        tolerated: s,
-                    });
+                    return Err(DecodeError::TooManyFaults { faulty, tolerated: s });
                 }
                 Err(BlockFailure::Residual { best, max_faults }) => {
                     return Err(DecodeError::ResidualCheckFailed {
@@ -178,10 +167,7 @@ impl Code {
         }
         faulty.sort();
         if faulty.len() > s {
-            return Err(DecodeError::TooManyFaults {
-                faulty,
-                tolerated: s,
-            });
+            return Err(DecodeError::TooManyFaults { faulty, tolerated: s });
         }
         let sum = kernels::weighted_sum(messages, &weights, complex_len, d);
         if !sum.iter().all(|x| x.is_finite()) {
@@ -242,9 +228,7 @@ fn decode_block(
     loop {
         let erasures = certain + peeled;
         if erasures > s {
-            return Err(BlockFailure::TooMany(
-                (0..n).filter(|&t| erased[t]).collect(),
-            ));
+            return Err(BlockFailure::TooMany((0..n).filter(|&t| erased[t]).collect()));
         }
         // A certain erasure costs one syndrome, an error two. A peeled position is an
         // error whose location was guessed, so it keeps costing two: that keeps every
@@ -257,8 +241,8 @@ fn decode_block(
         let mut peel: Option<(f64, usize)> = None;
         match decoder {
             DecoderKind::Majority => {
-                let found = majority::locate(z, &erased, RESIDUAL_TOLERANCE)
-                    .ok_or(BlockFailure::NoMajority)?;
+                let found =
+                    majority::locate(z, &erased, RESIDUAL_TOLERANCE).ok_or(BlockFailure::NoMajority)?;
                 let located = found.iter().filter(|&&t| !erased[t]).count();
                 if located > max_errors {
                     return Err(BlockFailure::TooMany(found));
@@ -313,9 +297,7 @@ fn decode_block(
                             0 if nu == 0 => Some(Vec::new()),
                             0 => greedy.grow(),
                             1 if !exhaustive && nu > 0 => greedy.refined(),
-                            2 if !exhaustive && block.fourier => {
-                                spectral::locate(block, z, &erased, nu)
-                            }
+                            2 if !exhaustive && block.fourier => spectral::locate(block, z, &erased, nu),
                             _ => None,
                         };
                         let Some(candidate) = proposal else { continue };

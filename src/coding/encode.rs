@@ -41,9 +41,7 @@ pub(crate) fn cyclic_code(
                 .expect("holder lists the partition");
             for k in 0..m {
                 // q_jk(x) = x^k / Z_j(x) mod x^m makes the low m coefficients of c_jk = e_k.
-                let q_at: C64 = (k..m)
-                    .map(|l| inverse[l - k] * points[i].powu(l as u32))
-                    .sum();
+                let q_at: C64 = (k..m).map(|l| inverse[l - k] * points[i].powu(l as u32)).sum();
                 coefficients[(i * r + slot) * m + k] = z_at * q_at;
             }
         }
@@ -118,10 +116,7 @@ pub(crate) fn random_gaussian_code<R: Rng>(spec: &CodeSpec, rng: &mut R) -> (Vec
             }
         }
     }
-    (
-        coefficients,
-        vec![Block::generic((0..p).collect(), generator)],
-    )
+    (coefficients, vec![Block::generic((0..p).collect(), generator)])
 }
 
 impl Code {
@@ -140,11 +135,7 @@ impl Code {
     /// lengths, wrong output length): those are programming errors, not data.
     pub fn encode_into(&self, worker: usize, partition_grads: &[&[f32]], out: &mut [f32]) {
         let (r, m) = (self.spec.redundancy, self.spec.compression);
-        assert_eq!(
-            partition_grads.len(),
-            r,
-            "worker {worker} holds r={r} partitions"
-        );
+        assert_eq!(partition_grads.len(), r, "worker {worker} holds r={r} partitions");
         let d = partition_grads.first().map_or(0, |g| g.len());
         assert!(
             partition_grads.iter().all(|g| g.len() == d),
@@ -198,27 +189,18 @@ mod unit {
             let code = cyclic(p, s, m, off);
             let r = code.spec.redundancy;
             // One complex number per chunk: g_j^(k) = a made-up value per (j, k).
-            let g = |j: usize, k: usize| {
-                C64::new(j as f64 + 0.5 * k as f64, 1.0 - (j * k) as f64 * 0.1)
-            };
+            let g = |j: usize, k: usize| C64::new(j as f64 + 0.5 * k as f64, 1.0 - (j * k) as f64 * 0.1);
             let y: Vec<C64> = (0..p)
                 .map(|i| {
                     (0..r)
                         .flat_map(|slot| (0..m).map(move |k| (slot, k)))
-                        .map(|(slot, k)| {
-                            code.coefficient(i, slot, k) * g(code.assignment(i)[slot], k)
-                        })
+                        .map(|(slot, k)| code.coefficient(i, slot, k) * g(code.assignment(i)[slot], k))
                         .sum()
                 })
                 .collect();
             // Inverse DFT gives the coefficients of f.
             let coeffs: Vec<C64> = (0..p)
-                .map(|l| {
-                    (0..p)
-                        .map(|i| y[i] * root_of_unity(i * l, p).conj())
-                        .sum::<C64>()
-                        / p as f64
-                })
+                .map(|l| (0..p).map(|i| y[i] * root_of_unity(i * l, p).conj()).sum::<C64>() / p as f64)
                 .collect();
             let scale = code.max_encoder_coefficient() * p as f64;
             for (l, c) in coeffs.iter().enumerate() {

@@ -29,13 +29,7 @@ fn madd<const FUSED: bool>(a: f64, b: f64, c: f64) -> f64 {
 /// the caller combines the two into a complex product, which keeps this loop free of
 /// shuffles so it vectorizes.
 #[inline(always)]
-fn scale_add_kernel<const FUSED: bool>(
-    acc_re: &mut [f64],
-    acc_im: &mut [f64],
-    cr: f64,
-    ci: f64,
-    y: &[f32],
-) {
+fn scale_add_kernel<const FUSED: bool>(acc_re: &mut [f64], acc_im: &mut [f64], cr: f64, ci: f64, y: &[f32]) {
     let n = y.len();
     let (acc_re, acc_im) = (&mut acc_re[..n], &mut acc_im[..n]);
     for ((a, b), &x) in acc_re.iter_mut().zip(acc_im.iter_mut()).zip(y) {
@@ -141,14 +135,7 @@ impl ComplexAccumulator {
     /// Adds c * y; y may be shorter than the accumulator (zero padding) and may end on
     /// a lone real part.
     pub fn add(&mut self, c: C64, y: &[f32]) {
-        scale_add(
-            self.fast,
-            &mut self.re_part,
-            &mut self.im_part,
-            c.re,
-            c.im,
-            y,
-        );
+        scale_add(self.fast, &mut self.re_part, &mut self.im_part, c.re, c.im, y);
     }
 
     /// Writes the first `out.len()` floats of the accumulated interleaved vector.

@@ -131,10 +131,7 @@ impl Code {
 
     /// Largest |encoder coefficient|; f32 messages lose about that factor of precision.
     pub fn max_encoder_coefficient(&self) -> f64 {
-        self.coefficients
-            .iter()
-            .map(|c| c.norm())
-            .fold(0.0, f64::max)
+        self.coefficients.iter().map(|c| c.norm()).fold(0.0, f64::max)
     }
 
     fn check_decoder_applies(&self) -> anyhow::Result<()> {

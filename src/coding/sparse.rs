@@ -90,9 +90,7 @@ impl<'a> SupportSearch<'a> {
         }
         for c in 0..columns {
             for b in &basis {
-                let dot: C64 = (0..rows)
-                    .map(|row| b[row].conj() * residual[(row, c)])
-                    .sum();
+                let dot: C64 = (0..rows).map(|row| b[row].conj() * residual[(row, c)]).sum();
                 for row in 0..rows {
                     residual[(row, c)] -= dot * b[row];
                 }
@@ -172,10 +170,7 @@ impl<'a> SupportSearch<'a> {
                 for second in out + 1..size {
                     for &a in &alternatives[current.support[out]] {
                         for &b in &alternatives[current.support[second]] {
-                            if a != b
-                                && !current.support.contains(&a)
-                                && !current.support.contains(&b)
-                            {
+                            if a != b && !current.support.contains(&a) && !current.support.contains(&b) {
                                 let mut support = current.support.clone();
                                 support[out] = a;
                                 support[second] = b;
@@ -224,11 +219,7 @@ impl<'a> SupportSearch<'a> {
                     })
                     .collect();
                 scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-                scored
-                    .into_iter()
-                    .take(ALTERNATIVES)
-                    .map(|(_, u)| u)
-                    .collect()
+                scored.into_iter().take(ALTERNATIVES).map(|(_, u)| u).collect()
             })
             .collect()
     }
@@ -334,9 +325,7 @@ mod unit {
     fn exhaustive_and_greedy_find_adjacent_errors() {
         // Neighbouring positions are the hard case for greedy pursuit on a Fourier code.
         let block = Block::fourier((0..40).collect(), 32);
-        let a = DMatrix::from_fn(32, 2, |l, c| {
-            C64::new(((l * 7 + c) % 5) as f64, l as f64 * 0.1)
-        });
+        let a = DMatrix::from_fn(32, 2, |l, c| C64::new(((l * 7 + c) % 5) as f64, l as f64 * 0.1));
         let mut z = &block.generator * &a;
         for (t, e) in [(10, 3.0), (11, -2.0), (12, 1.5)] {
             z[(t, 0)] += C64::new(e, 0.5);

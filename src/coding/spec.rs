@@ -65,12 +65,7 @@ impl CodeSpec {
 
     /// The rules without which no code can be built at all (everything but r >= 2s + m).
     pub(crate) fn validate_structure(&self) -> anyhow::Result<()> {
-        let (p, s, r, m) = (
-            self.workers,
-            self.adversaries,
-            self.redundancy,
-            self.compression,
-        );
+        let (p, s, r, m) = (self.workers, self.adversaries, self.redundancy, self.compression);
         if p == 0 {
             bail!("P={p}: need at least one worker");
         }
@@ -110,14 +105,7 @@ impl CodeSpec {
 mod unit {
     use super::*;
 
-    fn spec(
-        p: usize,
-        s: usize,
-        r: usize,
-        m: usize,
-        layout: Layout,
-        decoder: DecoderKind,
-    ) -> CodeSpec {
+    fn spec(p: usize, s: usize, r: usize, m: usize, layout: Layout, decoder: DecoderKind) -> CodeSpec {
         CodeSpec {
             workers: p,
             adversaries: s,
@@ -160,9 +148,7 @@ mod unit {
     fn serde_names_are_kebab_case() {
         let s = spec(15, 2, 5, 1, Layout::Repetition, DecoderKind::Majority);
         let text = format!("{:?}", serde_names(&s));
-        assert!(
-            text.contains("repetition") && text.contains("majority") && text.contains("spread")
-        );
+        assert!(text.contains("repetition") && text.contains("majority") && text.contains("spread"));
     }
 
     fn serde_names(s: &CodeSpec) -> Vec<String> {
@@ -170,16 +156,8 @@ mod unit {
         use clap::ValueEnum;
         vec![
             s.layout.to_possible_value().unwrap().get_name().to_string(),
-            s.decoder
-                .to_possible_value()
-                .unwrap()
-                .get_name()
-                .to_string(),
-            s.offsets
-                .to_possible_value()
-                .unwrap()
-                .get_name()
-                .to_string(),
+            s.decoder.to_possible_value().unwrap().get_name().to_string(),
+            s.offsets.to_possible_value().unwrap().get_name().to_string(),
         ]
     }
 }

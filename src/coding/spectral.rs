@@ -10,12 +10,7 @@ use super::C64;
 
 /// The `nu` positions (outside `erased`) whose locators are the roots of the Prony
 /// polynomial fitted to the syndromes; None when the system has too few equations.
-pub(crate) fn locate(
-    block: &Block,
-    z: &DMatrix<C64>,
-    erased: &[bool],
-    nu: usize,
-) -> Option<Vec<usize>> {
+pub(crate) fn locate(block: &Block, z: &DMatrix<C64>, erased: &[bool], nu: usize) -> Option<Vec<usize>> {
     let n = block.n();
     let k = block.k();
     let columns = z.ncols();

@@ -154,12 +154,7 @@ fn check_exact(
                 decoded.faulty
             );
             if decoded.faulty != *faulty {
-                assert_eq!(
-                    kind,
-                    ErrorKind::Tiny,
-                    "{context}: flagged {:?}",
-                    decoded.faulty
-                );
+                assert_eq!(kind, ErrorKind::Tiny, "{context}: flagged {:?}", decoded.faulty);
                 let residual = full_residual(code, &messages, &decoded.faulty);
                 assert!(
                     residual <= 10.0 * RESIDUAL_TOLERANCE,
@@ -253,8 +248,7 @@ fn beyond_the_bound_never_silently_wrong() {
         (24, 3, 2, Cyclic, Spread, Sparse),
         (16, 1, 3, Repetition, Spread, Spectral),
     ] {
-        let code =
-            Code::new_unchecked(spec(p, s, m, 2 * s + m - 1, layout, offsets, decoder)).unwrap();
+        let code = Code::new_unchecked(spec(p, s, m, 2 * s + m - 1, layout, offsets, decoder)).unwrap();
         families.push((format!("r=2s+m-1 {:?}", code.spec()), code, s));
     }
     let trials_each = 1000usize.div_ceil(families.len());
@@ -312,26 +306,8 @@ fn spectral_and_sparse_agree_on_cyclic_codes() {
         (64, 4, 2, Offsets::Spread),
     ] {
         let r = 2 * s + m;
-        let spectral = Code::new(spec(
-            p,
-            s,
-            m,
-            r,
-            Layout::Cyclic,
-            offsets,
-            DecoderKind::Spectral,
-        ))
-        .unwrap();
-        let sparse = Code::new(spec(
-            p,
-            s,
-            m,
-            r,
-            Layout::Cyclic,
-            offsets,
-            DecoderKind::Sparse,
-        ))
-        .unwrap();
+        let spectral = Code::new(spec(p, s, m, r, Layout::Cyclic, offsets, DecoderKind::Spectral)).unwrap();
+        let sparse = Code::new(spec(p, s, m, r, Layout::Cyclic, offsets, DecoderKind::Sparse)).unwrap();
         for trial in 0..20 {
             let d = 33;
             let gradients = random_gradients(p, d, &mut rng);
@@ -339,12 +315,7 @@ fn spectral_and_sparse_agree_on_cyclic_codes() {
             let faults = trial % (s + 1);
             let mut all: Vec<usize> = (0..p).collect();
             all.shuffle(&mut rng);
-            corrupt(
-                &mut messages,
-                &all[..faults],
-                ErrorKind::ALL[trial % 7],
-                &mut rng,
-            );
+            corrupt(&mut messages, &all[..faults], ErrorKind::ALL[trial % 7], &mut rng);
             let views: Vec<&[f32]> = messages.iter().map(|m| &m[..]).collect();
             let seed = rng.gen();
             let a = spectral
@@ -418,13 +389,7 @@ fn malformed_input_is_a_fault_or_an_error_not_a_panic() {
     assert!(matches!(err, DecodeError::TooManyFaults { .. }), "{err}");
     assert!(err.to_string().contains("s=2"), "{err}");
     let err = code.decode(&views[..6], d, &mut rng).unwrap_err();
-    assert_eq!(
-        err,
-        DecodeError::WrongMessageCount {
-            expected: 7,
-            got: 6
-        }
-    );
+    assert_eq!(err, DecodeError::WrongMessageCount { expected: 7, got: 6 });
 }
 
 #[test]

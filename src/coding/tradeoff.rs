@@ -57,16 +57,10 @@ fn norm(x: &[f32]) -> f64 {
 pub fn corrupt<R: Rng>(messages: &mut [Vec<f32>], faulty: &[usize], kind: ErrorKind, rng: &mut R) {
     let len = messages.first().map_or(0, |m| m.len());
     let shift: Vec<f32> = {
-        let typical = faulty
-            .iter()
-            .map(|&i| norm(&messages[i]))
-            .fold(0.0, f64::max);
+        let typical = faulty.iter().map(|&i| norm(&messages[i])).fold(0.0, f64::max);
         let direction: Vec<f32> = (0..len).map(|_| gaussian(rng)).collect();
         let scale = typical / norm(&direction).max(f64::MIN_POSITIVE);
-        direction
-            .iter()
-            .map(|&v| (v as f64 * scale) as f32)
-            .collect()
+        direction.iter().map(|&v| (v as f64 * scale) as f32).collect()
     };
     for &i in faulty {
         let message = &mut messages[i];
@@ -118,11 +112,7 @@ pub fn random_gradients<R: Rng>(partitions: usize, d: usize, rng: &mut R) -> Vec
 pub fn honest_messages(code: &Code, gradients: &[Vec<f32>]) -> Vec<Vec<f32>> {
     (0..code.spec().workers)
         .map(|i| {
-            let held: Vec<&[f32]> = code
-                .assignment(i)
-                .iter()
-                .map(|&j| &gradients[j][..])
-                .collect();
+            let held: Vec<&[f32]> = code.assignment(i).iter().map(|&j| &gradients[j][..]).collect();
             code.encode(i, &held)
         })
         .collect()
@@ -151,11 +141,7 @@ pub fn relative_error(decoded: &[f32], truth: &[f64], gradients: &[Vec<f32>]) ->
         .map(|(&a, &b)| (a as f64 - b).powi(2))
         .sum();
     let sum_norm: f64 = truth.iter().map(|b| b * b).sum();
-    let summands: f64 = gradients
-        .iter()
-        .flatten()
-        .map(|&g| (g as f64).powi(2))
-        .sum();
+    let summands: f64 = gradients.iter().flatten().map(|&g| (g as f64).powi(2)).sum();
     if diff == 0.0 {
         0.0
     } else {
@@ -222,12 +208,7 @@ struct Attempt {
     max_rel_error: f64,
 }
 
-fn attempt(
-    code: &Code,
-    config: &TradeoffConfig,
-    trials: usize,
-    rng: &mut rand::rngs::StdRng,
-) -> Attempt {
+fn attempt(code: &Code, config: &TradeoffConfig, trials: usize, rng: &mut rand::rngs::StdRng) -> Attempt {
     let p = code.spec().workers;
     let s = code.spec().adversaries;
     let subsets = if binomial(p, s) <= config.exhaustive_subsets as u128 {
@@ -368,9 +349,7 @@ pub fn format_table(rows: &[TradeoffRow]) -> String {
             Offsets::Spread => "spread",
             Offsets::Contiguous => "contiguous",
         };
-        let found = row
-            .r_min_found
-            .map_or("none".to_string(), |r| r.to_string());
+        let found = row.r_min_found.map_or("none".to_string(), |r| r.to_string());
         out.push_str(&format!(
             "{:>3} {:>2} {:>2}  {:<10}  {:>11}  {:>7}  {:>13}  {:>6}  {:>13.2e}  {:>15.2e}\n",
             row.workers,
