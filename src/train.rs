@@ -45,6 +45,16 @@ impl OptimConfig {
     }
 }
 
+/// Runs `f` with libtorch's global random generator seeded by `seed`, holding a
+/// process-wide lock: threads of one process (parallel tests, a sweep) share that
+/// generator, and interleaved draws would make a seeded run depend on its neighbours.
+pub fn with_torch_seed<T>(seed: u64, f: impl FnOnce() -> T) -> T {
+    static TORCH_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _lock = TORCH_RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    tch::manual_seed(seed as i64);
+    f()
+}
+
 pub struct Trainer {
     pub vs: nn::VarStore,
     net: Net,
@@ -65,9 +75,10 @@ impl Trainer {
         device: Device,
         seed: u64,
     ) -> Result<Self> {
-        tch::manual_seed(seed as i64);
         let vs = nn::VarStore::new(device);
-        let net = model::build(kind, &vs.root(), &data.input_shape, data.outputs)?;
+        let net = with_torch_seed(seed, || {
+            model::build(kind, &vs.root(), &data.input_shape, data.outputs)
+        })?;
         // Sorted by name so the flat layout is the same in every process.
         let mut named: Vec<(String, Tensor)> = vs
             .variables()

@@ -65,3 +65,37 @@ fn gaussian_mixture_is_learned() {
     assert!(last.test_acc > 0.9, "accuracy {}", last.test_acc);
     assert!(last.train_loss < first.train_loss);
 }
+
+#[test]
+fn seeded_initialisation_is_independent_of_other_threads() {
+    // Threads of one process share libtorch's generator; a thread drawing from it
+    // meanwhile must not change what a seeded model or dataset starts from.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let noise = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = solon::train::with_torch_seed(99, || {
+                    tch::Tensor::randn([1000], (tch::Kind::Float, Device::Cpu))
+                });
+            }
+        })
+    };
+    let build = || {
+        let data = synthetic::gaussian_mixture(3, Device::Cpu);
+        let config = RunConfig::default();
+        let t = Trainer::new(ModelKind::Mlp, &data, config.optim(), Device::Cpu, 4).unwrap();
+        (
+            data.train_x.sum(tch::Kind::Double).double_value(&[]),
+            t.flat_params(),
+        )
+    };
+    let handles: Vec<_> = (0..4).map(|_| std::thread::spawn(build)).collect();
+    let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    noise.join().unwrap();
+    for (x, params) in &results[1..] {
+        assert_eq!(*x, results[0].0);
+        assert!(params.equal(&results[0].1));
+    }
+}

@@ -12,8 +12,11 @@ pub const REGRESSION_FEATURES: i64 = 16;
 /// Ten Gaussian classes in 1x28x28: class means N(0, 1) scaled by 0.15, unit noise.
 /// Separable enough that a linear model reaches high accuracy in a few hundred steps.
 pub fn gaussian_mixture(seed: u64, device: Device) -> Dataset {
+    crate::train::with_torch_seed(seed, || mixture(device))
+}
+
+fn mixture(device: Device) -> Dataset {
     let _guard = tch::no_grad_guard();
-    tch::manual_seed(seed as i64);
     let classes = 10;
     let features = 28 * 28;
     let means = Tensor::randn([classes, features], (Kind::Float, Device::Cpu)) * 0.15;
@@ -40,8 +43,11 @@ pub fn gaussian_mixture(seed: u64, device: Device) -> Dataset {
 /// mean-squared error over the training set of any affine model (least squares),
 /// the floor that training can approach but never beat.
 pub fn linear_regression(seed: u64, device: Device) -> (Dataset, f64) {
+    crate::train::with_torch_seed(seed, || regression(device))
+}
+
+fn regression(device: Device) -> (Dataset, f64) {
     let _guard = tch::no_grad_guard();
-    tch::manual_seed(seed as i64);
     let f = REGRESSION_FEATURES;
     let w = Tensor::randn([f, 1], (Kind::Double, Device::Cpu));
     let make = |n: i64| {
