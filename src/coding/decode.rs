@@ -111,18 +111,18 @@ impl Code {
         // Wrong lengths and non-finite values are faults by definition: erased before
         // any arithmetic sees them (their rows of z stay zero).
         let mut erased = vec![false; p];
-        for (i, message) in messages.iter().enumerate() {
-            if message.len() != expected_len {
-                erased[i] = true;
-                continue;
-            }
-            let projected = projection.project(message);
-            if projected.iter().all(|x| x.is_finite()) {
-                for (q, value) in projected.into_iter().enumerate() {
-                    z[(i, q)] = value;
+        for (i, projected) in projection
+            .project_all(messages, expected_len)
+            .into_iter()
+            .enumerate()
+        {
+            match projected {
+                Some(projected) if projected.iter().all(|x| x.is_finite()) => {
+                    for (q, value) in projected.into_iter().enumerate() {
+                        z[(i, q)] = value;
+                    }
                 }
-            } else {
-                erased[i] = true;
+                _ => erased[i] = true,
             }
         }
         let certain: Vec<usize> = (0..p).filter(|&i| erased[i]).collect();
@@ -169,10 +169,8 @@ impl Code {
         if faulty.len() > s {
             return Err(DecodeError::TooManyFaults { faulty, tolerated: s });
         }
-        let sum = kernels::weighted_sum(messages, &weights, complex_len, d);
-        if !sum.iter().all(|x| x.is_finite()) {
-            return Err(DecodeError::NonFiniteSum);
-        }
+        let sum =
+            kernels::weighted_sum(messages, &weights, complex_len, d).ok_or(DecodeError::NonFiniteSum)?;
         Ok(Decoded { sum, faulty })
     }
 }

@@ -74,10 +74,15 @@ fn scale_add_avx2(acc_re: &mut [f64], acc_im: &mut [f64], cr: f64, ci: f64, y: &
     scale_add_kernel::<true>(acc_re, acc_im, cr, ci, y)
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn dots_avx2(y: &[f32], w: [&[f64]; 4]) -> [f64; 4] {
-    dots_kernel::<true>(y, w)
+fn has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
 
 fn has_avx2_fma() -> bool {
@@ -103,9 +108,14 @@ fn scale_add(fast: bool, acc_re: &mut [f64], acc_im: &mut [f64], cr: f64, ci: f6
 
 fn dots(fast: bool, y: &[f32], w: [&[f64]; 4]) -> [f64; 4] {
     #[cfg(target_arch = "x86_64")]
+    if fast && has_avx512() {
+        // SAFETY: has_avx512() found the feature.
+        return unsafe { x86::dots4_avx512(y, w) };
+    }
+    #[cfg(target_arch = "x86_64")]
     if fast {
         // SAFETY: `fast` is true only when has_avx2_fma() found both features.
-        return unsafe { dots_avx2(y, w) };
+        return unsafe { x86::dots4(y, w) };
     }
     let _ = fast;
     dots_kernel::<false>(y, w)
@@ -210,7 +220,37 @@ impl Projection {
         }
     }
 
+    /// project() of every message, block by block across the messages: reading
+    /// many streams at once draws more memory bandwidth than one message after another.
+    /// Each message's blocks still add up in order, so the result is project()'s.
+    /// Messages of the wrong length get None.
+    pub fn project_all(&self, messages: &[&[f32]], len: usize) -> Vec<Option<[C64; PROJECTIONS]>> {
+        let mut z: Vec<Option<[C64; PROJECTIONS]>> = messages
+            .iter()
+            .map(|y| (y.len() == len).then_some([C64::new(0.0, 0.0); PROJECTIONS]))
+            .collect();
+        let weights = [
+            &self.u_real[0][..],
+            &self.u_imag[0][..],
+            &self.u_real[1][..],
+            &self.u_imag[1][..],
+        ];
+        let piece = 2 * self.block;
+        for b in 0..len.div_ceil(piece) {
+            let range = b * piece..len.min((b + 1) * piece);
+            for (y, z) in messages.iter().zip(z.iter_mut()) {
+                if let Some(z) = z {
+                    let [re0, im0, re1, im1] = dots(self.fast, &y[range.clone()], weights);
+                    z[0] += self.v[0][b] * C64::new(re0, im0);
+                    z[1] += self.v[1][b] * C64::new(re1, im1);
+                }
+            }
+        }
+        z
+    }
+
     /// <p_q, y> for each projection q; non-finite entries of y make the result non-finite.
+    #[cfg(test)]
     pub fn project(&self, y: &[f32]) -> [C64; PROJECTIONS] {
         let mut z = [C64::new(0.0, 0.0); PROJECTIONS];
         let weights = [
@@ -230,8 +270,35 @@ impl Projection {
 
 /// The final pass: out[chunk k] = sum_i weights[k, i] * messages[i], unpacked into
 /// d reals (chunk k occupies floats 2kL .. 2(k+1)L of the padded gradient). Messages
-/// whose weights are all zero are never read.
+/// whose weights are all zero are never read. None when a float of the sum is not
+/// finite.
 pub(crate) fn weighted_sum(
+    messages: &[&[f32]],
+    weights: &DMatrix<C64>,
+    complex_len: usize,
+    d: usize,
+) -> Option<Vec<f32>> {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        assert!(
+            2 * weights.nrows() * complex_len >= d,
+            "the chunks cover the gradient"
+        );
+        let mut out = Vec::with_capacity(d);
+        let target = &mut out.spare_capacity_mut()[..d];
+        // SAFETY: has_avx2_fma() and has_avx512() found the features.
+        let finite = unsafe { x86::weighted_sum(messages, weights, complex_len, target, has_avx512()) };
+        // SAFETY: the m chunks cover [0, d) (asserted above) and the kernel writes every
+        // float of every chunk that lies inside the gradient.
+        unsafe { out.set_len(d) };
+        return finite.then_some(out);
+    }
+    let out = weighted_sum_portable(messages, weights, complex_len, d);
+    out.iter().all(|x| x.is_finite()).then_some(out)
+}
+
+/// weighted_sum without SIMD intrinsics: blocked split accumulators.
+fn weighted_sum_portable(
     messages: &[&[f32]],
     weights: &DMatrix<C64>,
     complex_len: usize,
@@ -269,6 +336,369 @@ pub(crate) fn weighted_sum(
     out
 }
 
+/// AVX2 + FMA kernels of the decoder's two passes, f64 lanes fed from f32 loads.
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+    use std::mem::MaybeUninit;
+
+    use nalgebra::DMatrix;
+
+    use super::C64;
+
+    /// How far ahead of the weighted sum's reads the prefetch hints go.
+    const PREFETCH_FLOATS: usize = 512;
+
+    /// Four dot products of y with w[0..4] (each at least y.len() long): two
+    /// accumulators per product, eight floats per step.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn dots4(y: &[f32], w: [&[f64]; 4]) -> [f64; 4] {
+        let n = y.len();
+        assert!(w.iter().all(|w| w.len() >= n));
+        let whole = n / 8 * 8;
+        let mut acc = [[_mm256_setzero_pd(); 2]; 4];
+        let yp = y.as_ptr();
+        let wp = [w[0].as_ptr(), w[1].as_ptr(), w[2].as_ptr(), w[3].as_ptr()];
+        let mut f = 0;
+        while f < whole {
+            // SAFETY: f + 8 <= n <= every slice's length.
+            unsafe {
+                let y0 = _mm256_cvtps_pd(_mm_loadu_ps(yp.add(f)));
+                let y1 = _mm256_cvtps_pd(_mm_loadu_ps(yp.add(f + 4)));
+                for q in 0..4 {
+                    let w0 = _mm256_loadu_pd(wp[q].add(f));
+                    let w1 = _mm256_loadu_pd(wp[q].add(f + 4));
+                    acc[q][0] = _mm256_fmadd_pd(y0, w0, acc[q][0]);
+                    acc[q][1] = _mm256_fmadd_pd(y1, w1, acc[q][1]);
+                }
+            }
+            f += 8;
+        }
+        let mut out = [0.0; 4];
+        for q in 0..4 {
+            let v = _mm256_add_pd(acc[q][0], acc[q][1]);
+            let pair = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+            let mut total = _mm_cvtsd_f64(_mm_add_sd(pair, _mm_unpackhi_pd(pair, pair)));
+            for f in whole..n {
+                total = (y[f] as f64).mul_add(w[q][f], total);
+            }
+            out[q] = total;
+        }
+        out
+    }
+
+    /// dots4 with eight f64 lanes: two accumulators per product, sixteen floats per step.
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn dots4_avx512(y: &[f32], w: [&[f64]; 4]) -> [f64; 4] {
+        let n = y.len();
+        assert!(w.iter().all(|w| w.len() >= n));
+        let whole = n / 16 * 16;
+        let mut acc = [[_mm512_setzero_pd(); 2]; 4];
+        let yp = y.as_ptr();
+        let wp = [w[0].as_ptr(), w[1].as_ptr(), w[2].as_ptr(), w[3].as_ptr()];
+        let mut f = 0;
+        while f < whole {
+            // project_all reads this message's next block after the other messages'
+            // blocks: a hint (it never faults) into L2 one block ahead.
+            _mm_prefetch::<_MM_HINT_T1>(yp.wrapping_add(f + 2 * super::BLOCK) as *const i8);
+            // SAFETY: f + 16 <= n <= every slice's length.
+            unsafe {
+                let y0 = _mm512_cvtps_pd(_mm256_loadu_ps(yp.add(f)));
+                let y1 = _mm512_cvtps_pd(_mm256_loadu_ps(yp.add(f + 8)));
+                for q in 0..4 {
+                    let w0 = _mm512_loadu_pd(wp[q].add(f));
+                    let w1 = _mm512_loadu_pd(wp[q].add(f + 8));
+                    acc[q][0] = _mm512_fmadd_pd(y0, w0, acc[q][0]);
+                    acc[q][1] = _mm512_fmadd_pd(y1, w1, acc[q][1]);
+                }
+            }
+            f += 16;
+        }
+        let mut out = [0.0; 4];
+        for q in 0..4 {
+            let mut total = _mm512_reduce_add_pd(_mm512_add_pd(acc[q][0], acc[q][1]));
+            for f in whole..n {
+                total = (y[f] as f64).mul_add(w[q][f], total);
+            }
+            out[q] = total;
+        }
+        out
+    }
+
+    /// out[chunk k] = sum_i weights[k, i] * messages[i] (see super::weighted_sum), all m
+    /// chunks from one pass over the messages: per group of floats every used message is
+    /// read once and all chunk sums accumulate in registers.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn weighted_sum(
+        messages: &[&[f32]],
+        weights: &DMatrix<C64>,
+        complex_len: usize,
+        out: &mut [MaybeUninit<f32>],
+        avx512: bool,
+    ) -> bool {
+        let m = weights.nrows();
+        let mut finite = true;
+        let mut k0 = 0;
+        while k0 < m {
+            // Chunks k0 .. k0 + group in one pass; groups of more than four would spill
+            // the accumulators.
+            let group = (m - k0).min(4);
+            finite &= match group {
+                _ if !avx512 => match group {
+                    1 => chunks::<1, 4>(messages, weights, k0, complex_len, out),
+                    2 => chunks::<2, 2>(messages, weights, k0, complex_len, out),
+                    3 => chunks::<3, 1>(messages, weights, k0, complex_len, out),
+                    _ => chunks::<4, 1>(messages, weights, k0, complex_len, out),
+                },
+                // SAFETY: avx512 is true only when has_avx512() found the feature.
+                1 => unsafe { chunks512::<1, 4>(messages, weights, k0, complex_len, out) },
+                2 => unsafe { chunks512::<2, 2>(messages, weights, k0, complex_len, out) },
+                3 => unsafe { chunks512::<3, 1>(messages, weights, k0, complex_len, out) },
+                _ => unsafe { chunks512::<4, 1>(messages, weights, k0, complex_len, out) },
+            };
+            k0 += group;
+        }
+        finite
+    }
+
+    /// Chunks k0 .. k0 + M, V vectors of four floats per step (2 M V accumulators).
+    /// For weight w = (wr, wi) and interleaved y, A += wr y and B += wi y per lane;
+    /// w y = (A_even - B_odd, A_odd + B_even), one addsub per output vector.
+    #[target_feature(enable = "avx2,fma")]
+    fn chunks<const M: usize, const V: usize>(
+        messages: &[&[f32]],
+        weights: &DMatrix<C64>,
+        k0: usize,
+        complex_len: usize,
+        out: &mut [MaybeUninit<f32>],
+    ) -> bool {
+        let zero = C64::new(0.0, 0.0);
+        let n = 2 * complex_len;
+        let mut used: Vec<*const f32> = Vec::new();
+        let mut wr: Vec<[f64; M]> = Vec::new();
+        let mut wi: Vec<[f64; M]> = Vec::new();
+        for (i, message) in messages.iter().enumerate() {
+            if (0..M).all(|k| weights[(k0 + k, i)] == zero) {
+                continue;
+            }
+            assert!(message.len() >= n, "message {i} is shorter than the code's");
+            used.push(message.as_ptr());
+            wr.push(std::array::from_fn(|k| weights[(k0 + k, i)].re));
+            wi.push(std::array::from_fn(|k| weights[(k0 + k, i)].im));
+        }
+        // Floats of chunk k0 + k that lie inside the gradient.
+        let d = out.len();
+        let limit: [usize; M] = std::array::from_fn(|k| d.saturating_sub(2 * (k0 + k) * complex_len).min(n));
+        let step = 4 * V;
+        let whole = n / step * step;
+        let mut check = _mm_setzero_ps();
+        let mut finite = true;
+        let mut f = 0;
+        while f < whole {
+            let mut a = [[_mm256_setzero_pd(); V]; M];
+            let mut b = [[_mm256_setzero_pd(); V]; M];
+            for (j, &p) in used.iter().enumerate() {
+                // The messages are P streams at once, more than the hardware prefetcher
+                // keeps ahead of; a hint 2 KiB ahead (only a hint: never faults).
+                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(f + PREFETCH_FLOATS) as *const i8);
+                let mut y = [_mm256_setzero_pd(); V];
+                for (v, y) in y.iter_mut().enumerate() {
+                    // SAFETY: f + step <= n <= every used message's length.
+                    *y = _mm256_cvtps_pd(unsafe { _mm_loadu_ps(p.add(f + 4 * v)) });
+                }
+                for k in 0..M {
+                    let cr = _mm256_set1_pd(wr[j][k]);
+                    let ci = _mm256_set1_pd(wi[j][k]);
+                    for v in 0..V {
+                        a[k][v] = _mm256_fmadd_pd(cr, y[v], a[k][v]);
+                        b[k][v] = _mm256_fmadd_pd(ci, y[v], b[k][v]);
+                    }
+                }
+            }
+            for k in 0..M {
+                let base = 2 * (k0 + k) * complex_len + f;
+                let mut values = [_mm_setzero_ps(); V];
+                for (v, value) in values.iter_mut().enumerate() {
+                    let swapped = _mm256_permute_pd(b[k][v], 0b0101);
+                    *value = _mm256_cvtpd_ps(_mm256_addsub_pd(a[k][v], swapped));
+                }
+                if f + step <= limit[k] {
+                    let target = &mut out[base..base + step];
+                    for (v, &value) in values.iter().enumerate() {
+                        // 0 * x is 0 for finite x and NaN otherwise.
+                        check = _mm_add_ps(check, _mm_mul_ps(value, _mm_setzero_ps()));
+                        // SAFETY: 4 v + 4 <= step = target.len().
+                        unsafe { _mm_storeu_ps(target.as_mut_ptr().add(4 * v).cast(), value) };
+                    }
+                } else if f < limit[k] {
+                    let mut floats = [0.0f32; 16];
+                    for (v, &value) in values.iter().enumerate() {
+                        // SAFETY: 4 v + 4 <= 4 V <= 16.
+                        unsafe { _mm_storeu_ps(floats.as_mut_ptr().add(4 * v), value) };
+                    }
+                    let len = limit[k] - f;
+                    for (o, &x) in out[base..base + len].iter_mut().zip(&floats[..len]) {
+                        o.write(x);
+                    }
+                    finite &= floats[..len].iter().all(|x| x.is_finite());
+                }
+            }
+            f += step;
+        }
+        // The last floats (fewer than one step), scalar, pair by pair.
+        while f < n {
+            let mut a = [[0.0f64; 2]; M];
+            let mut b = [[0.0f64; 2]; M];
+            for (j, &p) in used.iter().enumerate() {
+                // SAFETY: f + 1 < n <= every used message's length (n is even).
+                let y = unsafe { [*p.add(f) as f64, *p.add(f + 1) as f64] };
+                for k in 0..M {
+                    for h in 0..2 {
+                        a[k][h] = wr[j][k].mul_add(y[h], a[k][h]);
+                        b[k][h] = wi[j][k].mul_add(y[h], b[k][h]);
+                    }
+                }
+            }
+            for k in 0..M {
+                let base = 2 * (k0 + k) * complex_len + f;
+                let values = [(a[k][0] - b[k][1]) as f32, (a[k][1] + b[k][0]) as f32];
+                for (h, &x) in values.iter().enumerate() {
+                    if f + h < limit[k] {
+                        out[base + h].write(x);
+                        finite &= x.is_finite();
+                    }
+                }
+            }
+            f += 2;
+        }
+        let mut lanes = [0.0f32; 4];
+        // SAFETY: lanes holds four floats.
+        unsafe { _mm_storeu_ps(lanes.as_mut_ptr(), check) };
+        finite && lanes == [0.0; 4]
+    }
+
+    /// chunks() with eight f64 lanes: V vectors of eight floats per step.
+    /// For weight w = (wr, wi) and interleaved y, A += wr y and B += wi y per lane;
+    /// w y = (A_even - B_odd, A_odd + B_even), one addsub per output vector.
+    #[target_feature(enable = "avx512f")]
+    fn chunks512<const M: usize, const V: usize>(
+        messages: &[&[f32]],
+        weights: &DMatrix<C64>,
+        k0: usize,
+        complex_len: usize,
+        out: &mut [MaybeUninit<f32>],
+    ) -> bool {
+        let zero = C64::new(0.0, 0.0);
+        let n = 2 * complex_len;
+        let mut used: Vec<*const f32> = Vec::new();
+        let mut wr: Vec<[f64; M]> = Vec::new();
+        let mut wi: Vec<[f64; M]> = Vec::new();
+        for (i, message) in messages.iter().enumerate() {
+            if (0..M).all(|k| weights[(k0 + k, i)] == zero) {
+                continue;
+            }
+            assert!(message.len() >= n, "message {i} is shorter than the code's");
+            used.push(message.as_ptr());
+            wr.push(std::array::from_fn(|k| weights[(k0 + k, i)].re));
+            wi.push(std::array::from_fn(|k| weights[(k0 + k, i)].im));
+        }
+        // Floats of chunk k0 + k that lie inside the gradient.
+        let d = out.len();
+        let limit: [usize; M] = std::array::from_fn(|k| d.saturating_sub(2 * (k0 + k) * complex_len).min(n));
+        let step = 8 * V;
+        let whole = n / step * step;
+        let mut check = _mm256_setzero_ps();
+        let mut finite = true;
+        let mut f = 0;
+        while f < whole {
+            let mut a = [[_mm512_setzero_pd(); V]; M];
+            let mut b = [[_mm512_setzero_pd(); V]; M];
+            for (j, &p) in used.iter().enumerate() {
+                // The messages are P streams at once, more than the hardware prefetcher
+                // keeps ahead of; a hint 2 KiB ahead (only a hint: never faults).
+                for line in (0..step).step_by(16) {
+                    let ahead = p.wrapping_add(f + line + PREFETCH_FLOATS);
+                    _mm_prefetch::<_MM_HINT_T0>(ahead as *const i8);
+                }
+                let mut y = [_mm512_setzero_pd(); V];
+                for (v, y) in y.iter_mut().enumerate() {
+                    // SAFETY: f + step <= n <= every used message's length.
+                    *y = _mm512_cvtps_pd(unsafe { _mm256_loadu_ps(p.add(f + 8 * v)) });
+                }
+                for k in 0..M {
+                    let cr = _mm512_set1_pd(wr[j][k]);
+                    let ci = _mm512_set1_pd(wi[j][k]);
+                    for v in 0..V {
+                        a[k][v] = _mm512_fmadd_pd(cr, y[v], a[k][v]);
+                        b[k][v] = _mm512_fmadd_pd(ci, y[v], b[k][v]);
+                    }
+                }
+            }
+            for k in 0..M {
+                let base = 2 * (k0 + k) * complex_len + f;
+                let mut values = [_mm256_setzero_ps(); V];
+                for (v, value) in values.iter_mut().enumerate() {
+                    let swapped = _mm512_permute_pd(b[k][v], 0b0101_0101);
+                    // 1 * a -+ swapped: a - b on even lanes, a + b on odd ones, exactly.
+                    let sum = _mm512_fmaddsub_pd(_mm512_set1_pd(1.0), a[k][v], swapped);
+                    *value = _mm512_cvtpd_ps(sum);
+                }
+                if f + step <= limit[k] {
+                    let target = &mut out[base..base + step];
+                    for (v, &value) in values.iter().enumerate() {
+                        // 0 * x is 0 for finite x and NaN otherwise.
+                        check = _mm256_add_ps(check, _mm256_mul_ps(value, _mm256_setzero_ps()));
+                        // SAFETY: 8 v + 8 <= step = target.len().
+                        unsafe { _mm256_storeu_ps(target.as_mut_ptr().add(8 * v).cast(), value) };
+                    }
+                } else if f < limit[k] {
+                    let mut floats = [0.0f32; 32];
+                    for (v, &value) in values.iter().enumerate() {
+                        // SAFETY: 8 v + 8 <= 8 V <= 32.
+                        unsafe { _mm256_storeu_ps(floats.as_mut_ptr().add(8 * v), value) };
+                    }
+                    let len = limit[k] - f;
+                    for (o, &x) in out[base..base + len].iter_mut().zip(&floats[..len]) {
+                        o.write(x);
+                    }
+                    finite &= floats[..len].iter().all(|x| x.is_finite());
+                }
+            }
+            f += step;
+        }
+        // The last floats (fewer than one step), scalar, pair by pair.
+        while f < n {
+            let mut a = [[0.0f64; 2]; M];
+            let mut b = [[0.0f64; 2]; M];
+            for (j, &p) in used.iter().enumerate() {
+                // SAFETY: f + 1 < n <= every used message's length (n is even).
+                let y = unsafe { [*p.add(f) as f64, *p.add(f + 1) as f64] };
+                for k in 0..M {
+                    for h in 0..2 {
+                        a[k][h] = wr[j][k].mul_add(y[h], a[k][h]);
+                        b[k][h] = wi[j][k].mul_add(y[h], b[k][h]);
+                    }
+                }
+            }
+            for k in 0..M {
+                let base = 2 * (k0 + k) * complex_len + f;
+                let values = [(a[k][0] - b[k][1]) as f32, (a[k][1] + b[k][0]) as f32];
+                for (h, &x) in values.iter().enumerate() {
+                    if f + h < limit[k] {
+                        out[base + h].write(x);
+                        finite &= x.is_finite();
+                    }
+                }
+            }
+            f += 2;
+        }
+        let mut lanes = [0.0f32; 8];
+        // SAFETY: lanes holds eight floats.
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), check) };
+        finite && lanes == [0.0; 8]
+    }
+}
+
 #[cfg(test)]
 mod unit {
     use super::*;
@@ -294,6 +724,30 @@ mod unit {
     }
 
     #[test]
+    fn project_all_is_project_per_message() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+        for len in [1, 300, 1000] {
+            let p = Projection::draw(len, &mut rng);
+            let messages: Vec<Vec<f32>> = (0..4)
+                .map(|i| {
+                    (0..2 * len - i % 2)
+                        .map(|f| ((f * 7 + i) % 13) as f32 - 6.0)
+                        .collect()
+                })
+                .collect();
+            let views: Vec<&[f32]> = messages.iter().map(|x| &x[..]).collect();
+            let all = p.project_all(&views, 2 * len);
+            for (i, z) in all.iter().enumerate() {
+                if i % 2 == 1 {
+                    assert!(z.is_none(), "wrong length");
+                } else {
+                    assert_eq!(z.unwrap(), p.project(&messages[i]));
+                }
+            }
+        }
+    }
+
+    #[test]
     fn both_kernel_paths_agree() {
         let y: Vec<f32> = (0..203).map(|i| (i as f32 * 0.37).sin()).collect();
         let w: Vec<Vec<f64>> = (0..4)
@@ -302,9 +756,70 @@ mod unit {
         let refs = [&w[0][..], &w[1][..], &w[2][..], &w[3][..]];
         let plain = dots_kernel::<false>(&y, refs);
         let best = dots(has_avx2_fma(), &y, refs);
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2_fma() {
+            // SAFETY: has_avx2_fma() found both features.
+            let avx2 = unsafe { x86::dots4(&y, refs) };
+            for q in 0..4 {
+                assert!((avx2[q] - plain[q]).abs() < 1e-12);
+            }
+        }
         for q in 0..4 {
             let direct: f64 = y.iter().zip(&w[q]).map(|(&a, &b)| a as f64 * b).sum();
             assert!((plain[q] - direct).abs() < 1e-12 && (best[q] - direct).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn weighted_sum_paths_agree() {
+        use rand::Rng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        for m in 1..=6 {
+            for complex_len in [1usize, 2, 7, 8, 9, 33, 300] {
+                for d in [
+                    2 * m * complex_len,
+                    2 * m * complex_len - 1,
+                    2 * (m - 1) * complex_len + 1,
+                ] {
+                    if d.div_ceil(2 * m) != complex_len {
+                        continue;
+                    }
+                    let messages: Vec<Vec<f32>> = (0..5)
+                        .map(|_| (0..2 * complex_len).map(|_| rng.gen::<f32>() - 0.5).collect())
+                        .collect();
+                    let views: Vec<&[f32]> = messages.iter().map(|x| &x[..]).collect();
+                    let mut w = DMatrix::<C64>::from_fn(m, 5, |_, _| {
+                        C64::new(rng.gen::<f64>() - 0.5, rng.gen::<f64>() - 0.5)
+                    });
+                    w.column_mut(2).fill(C64::new(0.0, 0.0));
+                    let portable = weighted_sum_portable(&views, &w, complex_len, d);
+                    let best = weighted_sum(&views, &w, complex_len, d).unwrap();
+                    assert_eq!(best.len(), d);
+                    for (x, y) in best.iter().zip(&portable) {
+                        assert!((x - y).abs() <= 1e-6, "m={m} L={complex_len} d={d}: {x} vs {y}");
+                    }
+                    #[cfg(target_arch = "x86_64")]
+                    if has_avx2_fma() {
+                        // The AVX2 kernel too, where AVX-512 took over above.
+                        let mut out = vec![std::mem::MaybeUninit::new(f32::NAN); d];
+                        // SAFETY: has_avx2_fma() found both features.
+                        let finite = unsafe { x86::weighted_sum(&views, &w, complex_len, &mut out, false) };
+                        assert!(finite);
+                        for (x, y) in out.iter().zip(&portable) {
+                            // SAFETY: initialised above.
+                            let x = unsafe { x.assume_init() };
+                            assert!((x - y).abs() <= 1e-6, "avx2 m={m} L={complex_len} d={d}");
+                        }
+                    }
+                    // A non-finite float fails, except in a message that is never read.
+                    for (i, read) in [(0, true), (2, false)] {
+                        let mut bad = messages.clone();
+                        bad[i][2 * complex_len - 1] = f32::INFINITY;
+                        let views: Vec<&[f32]> = bad.iter().map(|x| &x[..]).collect();
+                        assert_eq!(weighted_sum(&views, &w, complex_len, d).is_none(), read);
+                    }
+                }
+            }
         }
     }
 
@@ -317,7 +832,7 @@ mod unit {
         w[(0, 0)] = C64::new(0.0, 1.0);
         w[(0, 1)] = C64::new(2.0, 0.0);
         w[(1, 1)] = C64::new(1.0, -1.0);
-        let out = weighted_sum(&[&a, &b], &w, 3, 11);
+        let out = weighted_sum(&[&a, &b], &w, 3, 11).unwrap();
         let expect_chunk = |k: usize| -> Vec<C64> {
             (0..3)
                 .map(|t| {
