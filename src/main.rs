@@ -119,7 +119,7 @@ fn main() {
 }
 
 /// `solon tradeoff|scaling --spec FILE`: the JSON object's keys become flags (lists
-/// comma-joined) placed before the typed ones, so typed flags win.
+/// comma-joined), except those typed on the command line, which win.
 fn expand_spec_args(argv: Vec<String>) -> Result<Vec<String>> {
     let Some(pos) = argv.iter().position(|a| a == "--spec") else {
         return Ok(argv);
@@ -132,7 +132,15 @@ fn expand_spec_args(argv: Vec<String>) -> Result<Vec<String>> {
         .ok_or_else(|| anyhow::anyhow!("--spec needs a JSON file"))?;
     let spec = solon::config::load_json(std::path::Path::new(path))?;
     let mut out: Vec<String> = argv[..2].to_vec();
+    let typed = |flag: &str| {
+        argv.iter()
+            .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
+    };
     for (key, value) in spec.as_object().expect("object") {
+        let flag = format!("--{}", key.replace('_', "-"));
+        if typed(&flag) {
+            continue;
+        }
         let text = match value {
             serde_json::Value::Array(items) => items
                 .iter()
@@ -142,7 +150,7 @@ fn expand_spec_args(argv: Vec<String>) -> Result<Vec<String>> {
             serde_json::Value::String(s) => s.clone(),
             v => v.to_string(),
         };
-        out.push(format!("--{}", key.replace('_', "-")));
+        out.push(flag);
         out.push(text);
     }
     out.extend(argv[2..pos].iter().cloned());

@@ -112,3 +112,34 @@ fn info_reports_the_device() {
         "{text}"
     );
 }
+
+#[test]
+fn spec_files_give_flags_and_typed_flags_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("tradeoff.json");
+    let out = dir.path().join("t.csv");
+    std::fs::write(
+        &spec,
+        r#"{"workers": [12, 16], "adversaries": [1], "compressions": [1, 2], "trials": 5}"#,
+    )
+    .unwrap();
+    let run = solon(&[
+        "tradeoff",
+        "--spec",
+        spec.to_str().unwrap(),
+        "--workers",
+        "8",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let mut reader = csv::Reader::from_path(&out).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    // P from the command line, s and m from the file, both offsets by default.
+    assert_eq!(rows.len(), 4);
+    assert!(rows.iter().all(|r| &r[0] == "8" && &r[1] == "1"));
+    std::fs::write(&spec, r#"{"wrokers": [12]}"#).unwrap();
+    let bad = solon(&["tradeoff", "--spec", spec.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("wrokers"));
+}
