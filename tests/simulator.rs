@@ -225,3 +225,47 @@ fn bad_configurations_are_refused_before_training() {
         .to_string();
     assert!(e.contains("alien"), "{e}");
 }
+
+#[test]
+fn one_training_costed_on_several_networks() {
+    let data = data();
+    let config = RunConfig {
+        scheme: Scheme::SolonCyclic,
+        adversaries: 1,
+        attack: AttackKind::Alie,
+        ..base()
+    };
+    let slow = solon::cluster::cost::Network {
+        bandwidth_gbps: 1.0,
+        latency_ms: 0.5,
+    };
+    let fast = solon::cluster::cost::Network {
+        bandwidth_gbps: 10.0,
+        latency_ms: 0.1,
+    };
+    let outcomes = cluster::run_networks(&config, &data, &[slow, fast], |_, _| {}).unwrap();
+    let (a, b) = (&outcomes[0].records, &outcomes[1].records);
+    assert_eq!(a.len(), b.len());
+    assert!(outcomes[0].final_params.equal(&outcomes[1].final_params));
+    for (x, y) in a.iter().zip(b) {
+        assert_eq!((x.bandwidth_gbps, y.bandwidth_gbps), (1.0, 10.0));
+        assert_eq!(
+            (x.test_acc, x.compute_s, x.decode_s, x.bytes_to_ps),
+            (y.test_acc, y.compute_s, y.decode_s, y.bytes_to_ps)
+        );
+        assert!(x.comm_s > 5.0 * y.comm_s, "{} vs {}", x.comm_s, y.comm_s);
+        assert!(((x.sim_time_s - y.sim_time_s) - (x.comm_s - y.comm_s)).abs() < 1e-9);
+    }
+    // Costing on one network is the same as run() with that network in the config.
+    let single = cluster::run(
+        &RunConfig {
+            bandwidth_gbps: 10.0,
+            latency_ms: 0.1,
+            ..config
+        },
+        &data,
+        |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(single.records.last().unwrap().comm_s, b.last().unwrap().comm_s);
+}

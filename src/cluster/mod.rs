@@ -30,6 +30,7 @@ pub struct Record {
     pub model: String,
     pub dataset: String,
     pub bandwidth_gbps: f64,
+    pub latency_ms: f64,
     pub seed: u64,
     pub iteration: usize,
     pub epoch: f64,
@@ -86,9 +87,23 @@ fn iteration_cost(
 pub fn run(
     config: &RunConfig,
     data: &Dataset,
-    mut on_iteration: impl FnMut(usize, Option<&Record>),
+    on_iteration: impl FnMut(usize, Option<&Record>),
 ) -> Result<RunOutcome> {
+    let mut outcomes = run_networks(config, data, &[config.network()], on_iteration)?;
+    Ok(outcomes.remove(0))
+}
+
+/// Trains `config` once and costs it on each of `networks` (the network changes the
+/// simulated time, never the training): one outcome per network, in order, whose
+/// records differ only in the network columns, `comm_s` and `sim_time_s`.
+pub fn run_networks(
+    config: &RunConfig,
+    data: &Dataset,
+    networks: &[Network],
+    mut on_iteration: impl FnMut(usize, Option<&Record>),
+) -> Result<Vec<RunOutcome>> {
     config.validate()?;
+    anyhow::ensure!(!networks.is_empty(), "no network to cost the run on");
     if config.threads > 0 {
         tch::set_num_threads(config.threads as i32);
     }
@@ -107,11 +122,10 @@ pub fn run(
         data.test_len()
     };
     let (test_x, test_y) = (data.test_x.narrow(0, 0, test_n), data.test_y.narrow(0, 0, test_n));
-    let network = config.network();
     let parts = config.workers as i64;
     let start = Instant::now();
-    let mut total = IterationCost::default();
-    let mut records = Vec::new();
+    let mut totals = vec![IterationCost::default(); networks.len()];
+    let mut records: Vec<Vec<Record>> = vec![Vec::new(); networks.len()];
     let mut loss_window = (0.0, 0usize);
     let (mut faults, mut failures) = (0usize, 0usize);
     let mut diverged = false;
@@ -141,21 +155,23 @@ pub fn run(
             None => failures += 1,
         }
         let update_s = update_start.elapsed().as_secs_f64();
-        total.add(&iteration_cost(
-            config,
-            &network,
-            &runner,
-            partition_s,
-            &out,
-            update_s,
-            d,
-        ));
+        for (total, network) in totals.iter_mut().zip(networks) {
+            total.add(&iteration_cost(
+                config,
+                network,
+                &runner,
+                partition_s,
+                &out,
+                update_s,
+                d,
+            ));
+        }
         loss_window.0 += loss;
         loss_window.1 += 1;
         let record = if iteration % config.eval_every == 0 || iteration == config.iterations || diverged {
             let (test_loss, test_acc) = trainer.evaluate(&test_x, &test_y, 1000);
             diverged |= !test_loss.is_finite();
-            records.push(Record {
+            let record = Record {
                 run_id: String::new(),
                 scheme: config.scheme.to_string(),
                 aggregator: if matches!(config.scheme, Scheme::Plain | Scheme::Detox) {
@@ -170,27 +186,37 @@ pub fn run(
                 compression: config.compression_m(),
                 model: config.model.to_string(),
                 dataset: config.dataset.to_string(),
-                bandwidth_gbps: config.bandwidth_gbps,
+                bandwidth_gbps: networks[0].bandwidth_gbps,
+                latency_ms: networks[0].latency_ms,
                 seed: config.seed,
                 iteration,
                 epoch: sampler.epochs(),
                 samples_seen: iteration * config.batch_size,
-                sim_time_s: total.total_s(),
+                sim_time_s: totals[0].total_s(),
                 wall_time_s: start.elapsed().as_secs_f64(),
-                compute_s: total.compute_s,
-                encode_s: total.encode_s,
-                comm_s: total.comm_s,
-                decode_s: total.decode_s,
-                bytes_to_ps: total.bytes_to_ps,
+                compute_s: totals[0].compute_s,
+                encode_s: totals[0].encode_s,
+                comm_s: totals[0].comm_s,
+                decode_s: totals[0].decode_s,
+                bytes_to_ps: totals[0].bytes_to_ps,
                 train_loss: loss_window.0 / loss_window.1 as f64,
                 test_loss,
                 test_acc,
                 faults_detected: faults,
                 decode_failures: failures,
                 diverged,
-            });
+            };
+            for ((list, total), network) in records.iter_mut().zip(&totals).zip(networks) {
+                list.push(Record {
+                    bandwidth_gbps: network.bandwidth_gbps,
+                    latency_ms: network.latency_ms,
+                    sim_time_s: total.total_s(),
+                    comm_s: total.comm_s,
+                    ..record.clone()
+                });
+            }
             loss_window = (0.0, 0);
-            records.last()
+            records[0].last()
         } else {
             None
         };
@@ -199,9 +225,13 @@ pub fn run(
             break;
         }
     }
-    Ok(RunOutcome {
-        records,
-        final_params: trainer.flat_params(),
-        diverged,
-    })
+    let final_params = trainer.flat_params();
+    Ok(records
+        .into_iter()
+        .map(|records| RunOutcome {
+            records,
+            final_params: final_params.shallow_clone(),
+            diverged,
+        })
+        .collect())
 }

@@ -35,6 +35,9 @@ pub struct SweepSpec {
     /// Settings that replace the others under --quick (a smoke version of minutes).
     #[serde(default)]
     pub quick: Map<String, Value>,
+    /// Under --quick, replaces `target_acc` (short runs reach less).
+    #[serde(default)]
+    pub quick_target_acc: Option<f64>,
     /// Under --quick, replaces `grid` (fewer grid points).
     #[serde(default)]
     pub quick_grid: Option<Map<String, Value>>,
@@ -166,6 +169,17 @@ pub fn run_id(settings: &Map<String, Value>) -> String {
     }
 }
 
+/// Whether two configurations train identically (they may differ in the network).
+fn same_training(a: &RunConfig, b: &RunConfig) -> bool {
+    let strip = |c: &RunConfig| {
+        let mut c = c.clone();
+        c.bandwidth_gbps = 0.0;
+        c.latency_ms = 0.0;
+        serde_json::to_string(&c).expect("config serialises")
+    };
+    strip(a) == strip(b)
+}
+
 /// Run ids already complete in runs.csv.
 pub fn finished_runs(path: &Path) -> Result<BTreeSet<String>> {
     if !path.exists() {
@@ -208,16 +222,34 @@ pub fn run_sweep(
     let total = runs.len();
     let started = std::time::Instant::now();
     let mut data_cache: Option<(String, crate::data::Dataset)> = None;
-    for (k, run) in pending.iter().enumerate() {
-        let finished = total - pending.len() + k;
+    // Runs that differ only in the network train identically: train each group once
+    // and cost it on every network of the group.
+    let mut groups: Vec<Vec<&PlannedRun>> = Vec::new();
+    for run in &pending {
+        match groups
+            .iter_mut()
+            .find(|g| same_training(&g[0].config, &run.config))
+        {
+            Some(group) => group.push(run),
+            None => groups.push(vec![run]),
+        }
+    }
+    let mut finished = total - pending.len();
+    for (k, group) in groups.iter().enumerate() {
         let eta = if k > 0 {
             let per = started.elapsed().as_secs_f64() / k as f64;
-            format!(", ETA {:.0}s", per * (pending.len() - k) as f64)
+            format!(", ETA {:.0}s", per * (groups.len() - k) as f64)
         } else {
             String::new()
         };
-        progress(&format!("[{}/{}{eta}] {}", finished + 1, total, run.id));
-        let mut config = run.config.clone();
+        let names: Vec<&str> = group.iter().map(|r| r.id.as_str()).collect();
+        progress(&format!(
+            "[{}/{}{eta}] {}",
+            finished + 1,
+            total,
+            names.join(" | ")
+        ));
+        let mut config = group[0].config.clone();
         if options.data_dir.is_some() {
             config.data_dir = options.data_dir.clone();
         }
@@ -232,18 +264,27 @@ pub fn run_sweep(
             data_cache = Some((key, cluster::load_data(&config)?));
         }
         let data = &data_cache.as_ref().unwrap().1;
-        let outcome = cluster::run(&config, data, |_, _| {}).with_context(|| format!("run {}", run.id))?;
-        let rows: Vec<Record> = outcome
-            .records
-            .into_iter()
-            .map(|r| Record {
-                run_id: run.id.clone(),
-                ..r
+        let networks: Vec<_> = group.iter().map(|r| r.config.network()).collect();
+        let outcomes = cluster::run_networks(&config, data, &networks, |_, _| {})
+            .with_context(|| format!("run {}", group[0].id))?;
+        let rows: Vec<Record> = group
+            .iter()
+            .zip(outcomes)
+            .flat_map(|(run, outcome)| {
+                outcome.records.into_iter().map(move |r| Record {
+                    run_id: run.id.clone(),
+                    ..r
+                })
             })
             .collect();
         append_csv_atomic(&runs_csv, &rows)?;
+        finished += group.len();
     }
-    write_summary(spec, &runs, &dir)?;
+    let target = match (options.quick, spec.quick_target_acc) {
+        (true, Some(t)) => t,
+        _ => spec.target_acc,
+    };
+    write_summary(spec, &runs, &dir, target)?;
     progress(&format!(
         "[{total}/{total}] done in {:.0}s",
         started.elapsed().as_secs_f64()
@@ -353,15 +394,15 @@ fn matches(settings: &Map<String, Value>, want: &Map<String, Value>) -> bool {
 }
 
 /// summary.csv and summary.md of a sweep directory, from its runs.csv.
-pub fn write_summary(spec: &SweepSpec, runs: &[PlannedRun], dir: &Path) -> Result<()> {
-    let rows = summarize(&dir.join("runs.csv"), spec.target_acc)?;
+pub fn write_summary(spec: &SweepSpec, runs: &[PlannedRun], dir: &Path, target: f64) -> Result<()> {
+    let rows = summarize(&dir.join("runs.csv"), target)?;
     write_csv_atomic(&dir.join("summary.csv"), &rows)?;
     let fmt_opt = |v: Option<f64>| v.map_or("never".to_string(), |t| format!("{t:.3}"));
     let mut md = format!(
         "# {}\n\n{}\n\nTarget test accuracy: {:.1}%. Times are simulated seconds.\n\n",
         spec.name,
         spec.description,
-        100.0 * spec.target_acc
+        100.0 * target
     );
     md.push_str("| run | scheme | rule | attack | r | m | Gbps | final acc | best acc | time to target (s) | iters to target | MB to PS | diverged |\n");
     md.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
