@@ -3,6 +3,8 @@
 //! cost model charges each worker for its r partitions. One CSV row per evaluation.
 
 pub mod cost;
+pub mod mpi;
+pub mod params;
 pub mod scheme;
 
 use crate::config::{RunConfig, Scheme};
@@ -89,6 +91,9 @@ pub fn run(
     mut on_iteration: impl FnMut(usize, Option<&Record>),
 ) -> Result<RunOutcome> {
     config.validate()?;
+    if config.backend == crate::config::Backend::Mpi {
+        anyhow::bail!("--backend mpi runs one configuration under mpirun through `solon train`");
+    }
     if config.threads > 0 {
         tch::set_num_threads(config.threads as i32);
     }

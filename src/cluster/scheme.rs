@@ -304,3 +304,157 @@ pub fn majority(rows: &Tensor) -> (Tensor, usize) {
         r as usize,
     )
 }
+
+/// The same iteration cut where messages cross a real network (the MPI backend): the
+/// worker side builds messages, the Byzantine side replaces them, the PS side combines.
+/// Given the same inputs, the three together compute what `step` computes.
+impl SchemeRunner {
+    /// Worker side: the messages `workers` honestly send, one row each in that order, and
+    /// the encode seconds per worker. `grads` is P x d; only the rows of the partitions
+    /// these workers hold are read. Byzantine workers' rows come from `flipped` when the
+    /// attack flips labels. Signum: each listed worker's momentum advances once per call.
+    pub fn worker_messages(
+        &mut self,
+        grads: &Tensor,
+        flipped: Option<&Tensor>,
+        byzantine: &[usize],
+        workers: &[usize],
+    ) -> Result<Tensor> {
+        let source = |worker: usize| match flipped {
+            Some(bad) if byzantine.contains(&worker) => bad,
+            _ => grads,
+        };
+        if let Some(code) = self.code.as_ref() {
+            let d = grads.size()[1] as usize;
+            let len = self.floats_per_worker;
+            let mut messages = vec![0f32; workers.len() * len];
+            for (&worker, out) in workers.iter().zip(messages.chunks_exact_mut(len)) {
+                let host: Vec<Vec<f32>> = code
+                    .assignment(worker)
+                    .iter()
+                    .map(|&j| to_host(&source(worker).get(j as i64)))
+                    .collect();
+                let parts: Vec<&[f32]> = host.iter().map(|g| &g[..d]).collect();
+                code.encode_into(worker, &parts, out);
+            }
+            return Ok(Tensor::from_slice(&messages).view([workers.len() as i64, len as i64]));
+        }
+        let r = self.group as i64;
+        let rows: Vec<Tensor> = workers
+            .iter()
+            .map(|&worker| match self.scheme {
+                Scheme::Detox => {
+                    source(worker)
+                        .narrow(0, (worker as i64 / r) * r, r)
+                        .mean_dim(0, false, Kind::Float)
+                }
+                _ => source(worker).get(worker as i64),
+            })
+            .collect();
+        let mut messages = Tensor::stack(&rows, 0);
+        if self.sends_signs {
+            let (p, d) = (self.workers as i64, grads.size()[1]);
+            let index = aggregate::index_tensor(workers, messages.device());
+            let all = self
+                .worker_momentum
+                .take()
+                .unwrap_or_else(|| Tensor::zeros([p, d], (Kind::Float, messages.device())));
+            let m = all.index_select(0, &index) * self.momentum + &messages;
+            messages = m.sign();
+            self.worker_momentum = Some(all.index_copy(0, &index, &m));
+        }
+        Ok(messages)
+    }
+
+    /// Byzantine side: what the Byzantine workers send, in the order of `byzantine`.
+    /// `honest` (P x message length) holds every worker's honest message, or the
+    /// adversary's estimate of the ones it cannot see; `grads` (P x d) the partition
+    /// gradients, of which the targeted attack reads the partition it perturbs.
+    pub fn byzantine_messages(
+        &mut self,
+        honest: &Tensor,
+        grads: &Tensor,
+        byzantine: &[usize],
+        iteration: usize,
+    ) -> Result<Tensor> {
+        let Some(code) = self.code.as_ref() else {
+            let ctx = AttackContext {
+                honest,
+                byzantine,
+                n: self.workers,
+                f: self.assumed_f,
+                rule: self.rule,
+                iteration,
+                partition_shift: None,
+                target_gradient: None,
+            };
+            return attacked(self.attack.as_mut(), &ctx)
+                .map(|all| all.index_select(0, &aggregate::index_tensor(byzantine, honest.device())));
+        };
+        let d = grads.size()[1] as usize;
+        let target = byzantine.first().map(|&w| code.assignment(w)[0]);
+        let target_gradient = target.map(|j| grads.get(j as i64).to_device(Device::Cpu));
+        let shift = |worker: usize, delta: &Tensor| -> Tensor {
+            let delta = to_host(delta);
+            let zeros = vec![0f32; d];
+            let parts: Vec<&[f32]> = code
+                .assignment(worker)
+                .iter()
+                .map(|&j| if Some(j) == target { &delta[..] } else { &zeros[..] })
+                .collect();
+            Tensor::from_slice(&code.encode(worker, &parts))
+        };
+        let ctx = AttackContext {
+            honest,
+            byzantine,
+            n: self.workers,
+            f: self.assumed_f,
+            rule: None,
+            iteration,
+            partition_shift: Some(&shift),
+            target_gradient: target_gradient.as_ref(),
+        };
+        let all = attacked(self.attack.as_mut(), &ctx)?;
+        Ok(all.index_select(0, &aggregate::index_tensor(byzantine, honest.device())))
+    }
+
+    /// PS side: decodes or aggregates the P received messages (P x message length). A
+    /// message that never arrived is a row of NaN: decoders mark it faulty (an erasure).
+    /// `d` is the gradient length; `encode_s` of the output is 0 (workers measure theirs).
+    pub fn combine(&mut self, received: &Tensor, d: usize) -> Result<StepOutput> {
+        let decode_start = Instant::now();
+        let Some(code) = self.code.as_ref() else {
+            let (inputs, faults) = match self.scheme {
+                Scheme::Detox => self.group_majority(received),
+                _ => (received.shallow_clone(), 0),
+            };
+            let gradient = self.aggregator.as_mut().expect("aggregator").aggregate(&inputs)?;
+            return Ok(StepOutput {
+                gradient: Some(gradient),
+                encode_s: 0.0,
+                decode_s: decode_start.elapsed().as_secs_f64(),
+                faults,
+            });
+        };
+        let device = received.device();
+        let len = self.floats_per_worker;
+        let host = to_host(received);
+        let slices: Vec<&[f32]> = host.chunks_exact(len).collect();
+        let decoded = code.decode(&slices, d, &mut self.rng);
+        let decode_s = decode_start.elapsed().as_secs_f64();
+        Ok(match decoded {
+            Ok(out) => StepOutput {
+                gradient: Some(Tensor::from_slice(&out.sum).to_device(device) / self.workers as f64),
+                encode_s: 0.0,
+                decode_s,
+                faults: out.faulty.len(),
+            },
+            Err(_) => StepOutput {
+                gradient: None,
+                encode_s: 0.0,
+                decode_s,
+                faults: slices.iter().filter(|m| m.iter().any(|v| !v.is_finite())).count(),
+            },
+        })
+    }
+}
