@@ -234,20 +234,17 @@ mod imp {
                 } else {
                     None
                 };
-                let encode_start = Instant::now();
-                let honest = s
-                    .runner
-                    .worker_messages(&grads, flipped.as_ref(), &byzantine, &byzantine)?;
-                let encode_s = encode_start.elapsed().as_secs_f64() / byzantine.len() as f64;
+                let (honest, encode_s) =
+                    s.runner
+                        .worker_messages(&grads, flipped.as_ref(), &byzantine, &byzantine)?;
                 let view = adversary_view(&honest, &byzantine, p);
                 let sent = s
                     .runner
                     .byzantine_messages(&view, &grads, &byzantine, iteration)?;
                 (sent.get(position as i64), encode_s)
             } else {
-                let encode_start = Instant::now();
-                let message = s.runner.worker_messages(&grads, None, &byzantine, &[me])?;
-                (message.get(0), encode_start.elapsed().as_secs_f64())
+                let (message, encode_s) = s.runner.worker_messages(&grads, None, &byzantine, &[me])?;
+                (message.get(0), encode_s)
             };
             out[..s.len].copy_from_slice(&to_host(&message));
             out[s.len] = compute_s as f32;

@@ -313,13 +313,14 @@ impl SchemeRunner {
     /// the encode seconds per worker. `grads` is P x d; only the rows of the partitions
     /// these workers hold are read. Byzantine workers' rows come from `flipped` when the
     /// attack flips labels. Signum: each listed worker's momentum advances once per call.
+    /// Encode seconds exclude copying the partition gradients to the host, as in `step`.
     pub fn worker_messages(
         &mut self,
         grads: &Tensor,
         flipped: Option<&Tensor>,
         byzantine: &[usize],
         workers: &[usize],
-    ) -> Result<Tensor> {
+    ) -> Result<(Tensor, f64)> {
         let source = |worker: usize| match flipped {
             Some(bad) if byzantine.contains(&worker) => bad,
             _ => grads,
@@ -328,6 +329,7 @@ impl SchemeRunner {
             let d = grads.size()[1] as usize;
             let len = self.floats_per_worker;
             let mut messages = vec![0f32; workers.len() * len];
+            let mut encode_s = 0.0;
             for (&worker, out) in workers.iter().zip(messages.chunks_exact_mut(len)) {
                 let host: Vec<Vec<f32>> = code
                     .assignment(worker)
@@ -335,10 +337,14 @@ impl SchemeRunner {
                     .map(|&j| to_host(&source(worker).get(j as i64)))
                     .collect();
                 let parts: Vec<&[f32]> = host.iter().map(|g| &g[..d]).collect();
+                let encode_start = Instant::now();
                 code.encode_into(worker, &parts, out);
+                encode_s += encode_start.elapsed().as_secs_f64();
             }
-            return Ok(Tensor::from_slice(&messages).view([workers.len() as i64, len as i64]));
+            let messages = Tensor::from_slice(&messages).view([workers.len() as i64, len as i64]);
+            return Ok((messages, encode_s / workers.len() as f64));
         }
+        let encode_start = Instant::now();
         let r = self.group as i64;
         let rows: Vec<Tensor> = workers
             .iter()
@@ -363,7 +369,8 @@ impl SchemeRunner {
             messages = m.sign();
             self.worker_momentum = Some(all.index_copy(0, &index, &m));
         }
-        Ok(messages)
+        let encode_s = encode_start.elapsed().as_secs_f64() / workers.len() as f64;
+        Ok((messages, encode_s))
     }
 
     /// Byzantine side: what the Byzantine workers send, in the order of `byzantine`.
