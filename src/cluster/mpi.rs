@@ -3,7 +3,7 @@
 //! from the seed, so only messages and models cross the network. Needs feature `mpi`.
 
 use crate::config::RunConfig;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
 /// Parses the hidden `--mpi-stall RANK:ITERATION` (a worker rank, 1..=P, stops
 /// responding when that iteration's model arrives).
@@ -50,6 +50,7 @@ pub use imp::train;
 #[cfg(feature = "mpi")]
 mod imp {
     use super::*;
+    use anyhow::Context;
     use crate::aggregate::Rule;
     use crate::cluster::scheme::{to_host, SchemeRunner};
     use crate::cluster::{load_data, params, Record};
