@@ -46,8 +46,18 @@ fn common(scheme: &str, extra: &[&str]) -> Vec<String> {
 }
 
 fn mpirun(ranks: usize, args: &[String]) -> Output {
-    Command::new("mpirun")
-        .args(["--oversubscribe", "-np", &ranks.to_string(), SOLON])
+    // A job that hangs fails the test instead of holding it open.
+    Command::new("timeout")
+        .args([
+            "-s",
+            "KILL",
+            "120",
+            "mpirun",
+            "--oversubscribe",
+            "-np",
+            &ranks.to_string(),
+            SOLON,
+        ])
         .args(args)
         .args(["--backend", "mpi"])
         .env("OMPI_ALLOW_RUN_AS_ROOT", "1")

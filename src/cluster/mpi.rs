@@ -50,7 +50,6 @@ pub use imp::train;
 #[cfg(feature = "mpi")]
 mod imp {
     use super::*;
-    use anyhow::Context;
     use crate::aggregate::Rule;
     use crate::cluster::scheme::{to_host, SchemeRunner};
     use crate::cluster::{load_data, params, Record};
@@ -58,6 +57,7 @@ mod imp {
     use crate::config::Scheme;
     use crate::data::Dataset;
     use crate::train::{BatchSampler, Trainer};
+    use anyhow::Context;
     use mpi::ffi;
     use mpi::topology::SimpleCommunicator;
     use mpi::traits::*;
