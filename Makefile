@@ -8,7 +8,7 @@ SOLON := target/release/solon
 QUICK ?=
 comma := ,
 
-.PHONY: all build run test data libtorch fmt lint bench experiments plots plot-deps clean
+.PHONY: all build run test data libtorch fmt lint bench experiments plots plot-deps clean mpi-deps mpi-build mpi-test mpi-bench
 
 all: build
 
@@ -44,6 +44,9 @@ plots: plot-deps
 
 test: libtorch
 	@$(CARGO) test --release --no-fail-fast
+	@if command -v mpirun >/dev/null && dpkg -s libopenmpi-dev libclang-dev >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory mpi-test; \
+	else echo "Open MPI is not installed: skipping mpi-test (make mpi-deps installs it)"; fi
 
 fmt:
 	@$(CARGO) fmt --all
@@ -56,3 +59,21 @@ bench: libtorch
 
 clean:
 	cargo clean
+
+# The MPI backend (feature mpi): Open MPI and libclang from Debian, installed when missing.
+# mpirun refuses root unless told; --oversubscribe lets P+1 ranks share fewer cores.
+MPI_ENV := OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
+mpi-deps:
+	@scripts/mpi-deps.sh
+
+mpi-build: libtorch mpi-deps
+	@$(CARGO) build --release --features mpi
+
+# mpirun -np 5 on loopback: plain, draco-cyclic and solon-cyclic against the simulator.
+mpi-test: mpi-build
+	@$(TORCH) && $(MPI_ENV) cargo test --release --features mpi --test mpi --test mpi_flags -- --test-threads 1
+
+# The README's table: measured MPI breakdown vs the simulator's model, P = 8, mlp (d = 1.03e6).
+mpi-bench: mpi-build
+	@$(TORCH) && $(MPI_ENV) scripts/mpi-bench.sh
+

@@ -197,6 +197,28 @@ pub struct RunConfig {
     /// Per-iteration CSV to write (default: results/<model>-<dataset>.csv).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Where the run executes: in this process, or across `mpirun -np P+1` ranks.
+    #[arg(long, value_enum, default_value_t = Backend::Sim)]
+    pub backend: Backend,
+    /// MPI backend: seconds the PS waits for the workers' messages of one iteration.
+    #[arg(long, default_value_t = 60.0)]
+    pub mpi_timeout_s: f64,
+    /// Write the final model's flat parameters here (little-endian f32).
+    #[arg(long)]
+    pub save_params: Option<PathBuf>,
+    /// Testing the MPI backend's timeout: RANK:ITERATION makes that rank stop responding.
+    #[arg(long, hide = true)]
+    pub mpi_stall: Option<String>,
+}
+
+/// Where a run executes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Backend {
+    /// The in-process simulator with the modeled network.
+    Sim,
+    /// Real processes under mpirun: rank 0 the PS, ranks 1..P the workers.
+    Mpi,
 }
 
 #[derive(Parser)]

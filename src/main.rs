@@ -298,6 +298,9 @@ fn torch_version() -> String {
 }
 
 fn train(config: &RunConfig) -> Result<()> {
+    if config.backend == solon::config::Backend::Mpi {
+        return cluster::mpi::train(config);
+    }
     config.validate()?;
     let data = cluster::load_data(config)?;
     let bar = ProgressBar::new(config.iterations as u64);
@@ -320,6 +323,9 @@ fn train(config: &RunConfig) -> Result<()> {
     bar.finish_and_clear();
     let out = config.out_path();
     experiment::write_csv_atomic(&out, &outcome.records)?;
+    if let Some(path) = &config.save_params {
+        cluster::params::save(path, &outcome.final_params)?;
+    }
     let last = outcome.records.last().expect("at least one evaluation");
     if outcome.diverged {
         println!("diverged at iteration {} (loss is not finite)", last.iteration);

@@ -3,6 +3,8 @@
 //! cost model charges each worker for its r partitions. One CSV row per evaluation.
 
 pub mod cost;
+pub mod mpi;
+pub mod params;
 pub mod scheme;
 
 use crate::config::{RunConfig, Scheme};
@@ -104,6 +106,9 @@ pub fn run_networks(
 ) -> Result<Vec<RunOutcome>> {
     config.validate()?;
     anyhow::ensure!(!networks.is_empty(), "no network to cost the run on");
+    if config.backend == crate::config::Backend::Mpi {
+        anyhow::bail!("--backend mpi runs one configuration under mpirun through `solon train`");
+    }
     if config.threads > 0 {
         tch::set_num_threads(config.threads as i32);
     }

@@ -88,8 +88,9 @@ impl SchemeRunner {
         self.selector.select(iteration)
     }
 
-    /// One iteration on the PS side. `grads`: P x d honest partition gradients (of each
+    /// One iteration, in process. `grads`: P x d honest partition gradients (of each
     /// partition's mean loss); `flipped`: the same on flipped labels, for label-flip.
+    /// The worker, adversary and PS sides below, composed.
     pub fn step(
         &mut self,
         grads: &Tensor,
@@ -97,65 +98,18 @@ impl SchemeRunner {
         byzantine: &[usize],
         iteration: usize,
     ) -> Result<StepOutput> {
-        if self.code.is_some() {
-            return self.step_coded(grads, flipped, byzantine, iteration);
-        }
-        let encode_start = Instant::now();
-        let mut messages = match self.scheme {
-            Scheme::Detox => self.group_gradients(grads),
-            _ => grads.shallow_clone(),
+        let all: Vec<usize> = (0..self.workers).collect();
+        let (honest, encode_s) = self.worker_messages(grads, flipped, byzantine, &all)?;
+        let received = if byzantine.is_empty() {
+            honest
+        } else {
+            let bad = self.byzantine_messages(&honest, grads, byzantine, iteration)?;
+            let rows = aggregate::index_tensor(byzantine, honest.device());
+            honest.index_copy(0, &rows, &bad.to_kind(honest.kind()).to_device(honest.device()))
         };
-        if let Some(flipped) = flipped {
-            let bad = match self.scheme {
-                Scheme::Detox => self.group_gradients(flipped),
-                _ => flipped.shallow_clone(),
-            };
-            let rows = aggregate::index_tensor(byzantine, messages.device());
-            messages = messages.index_copy(0, &rows, &bad.index_select(0, &rows));
-        }
-        if self.sends_signs {
-            let m = match self.worker_momentum.take() {
-                Some(m) => m * self.momentum + &messages,
-                None => messages.shallow_clone(),
-            };
-            messages = m.sign();
-            self.worker_momentum = Some(m);
-        }
-        let encode_s = encode_start.elapsed().as_secs_f64() / self.workers as f64;
-        let ctx = AttackContext {
-            honest: &messages,
-            byzantine,
-            n: self.workers,
-            f: self.assumed_f,
-            rule: self.rule,
-            iteration,
-            partition_shift: None,
-            target_gradient: None,
-        };
-        let messages = attacked(self.attack.as_mut(), &ctx)?;
-        let decode_start = Instant::now();
-        let (inputs, faults) = match self.scheme {
-            Scheme::Detox => self.group_majority(&messages),
-            _ => (messages, 0),
-        };
-        // The configuration was validated up front, so a failing aggregate means the
-        // inputs overwhelmed the rule (e.g. mean over 1e30): the run has diverged.
-        let aggregate = self.aggregator.as_mut().expect("aggregator").aggregate(&inputs);
-        Ok(StepOutput {
-            diverged: aggregate.is_err(),
-            gradient: aggregate.ok(),
-            encode_s,
-            decode_s: decode_start.elapsed().as_secs_f64(),
-            faults,
-        })
-    }
-
-    /// DETOX: every worker of group k sends the mean gradient of the group's r partitions.
-    fn group_gradients(&self, grads: &Tensor) -> Tensor {
-        let (p, d) = (self.workers as i64, grads.size()[1]);
-        let r = self.group as i64;
-        let means = grads.view([p / r, r, d]).mean_dim(1, false, Kind::Float);
-        means.repeat_interleave_self_int(r, 0, None)
+        let mut out = self.combine(&received, grads.size()[1] as usize)?;
+        out.encode_s = encode_s;
+        Ok(out)
     }
 
     /// DETOX's vote inside each group: the message that more than half of the group sent
@@ -173,85 +127,6 @@ impl SchemeRunner {
             winners.push(winner);
         }
         (Tensor::stack(&winners, 0), faults)
-    }
-
-    fn step_coded(
-        &mut self,
-        grads: &Tensor,
-        flipped: Option<&Tensor>,
-        byzantine: &[usize],
-        iteration: usize,
-    ) -> Result<StepOutput> {
-        let code = self.code.as_ref().expect("coded scheme");
-        let device = grads.device();
-        let d = grads.size()[1] as usize;
-        let len = self.floats_per_worker;
-        let host = to_host(grads);
-        let flipped_host = flipped.map(to_host);
-        let encode_start = Instant::now();
-        let mut messages = vec![0f32; self.workers * len];
-        for (i, out) in messages.chunks_exact_mut(len).enumerate() {
-            let source = match &flipped_host {
-                Some(bad) if byzantine.contains(&i) => bad,
-                _ => &host,
-            };
-            let parts: Vec<&[f32]> = code
-                .assignment(i)
-                .iter()
-                .map(|&j| &source[j * d..(j + 1) * d])
-                .collect();
-            code.encode_into(i, &parts, out);
-        }
-        let encode_s = encode_start.elapsed().as_secs_f64() / self.workers as f64;
-        let honest = Tensor::from_slice(&messages).view([self.workers as i64, len as i64]);
-        // The targeted attack perturbs the first partition of the first Byzantine worker.
-        let target = byzantine.first().map(|&w| code.assignment(w)[0]);
-        let target_gradient = target.map(|j| grads.get(j as i64).to_device(Device::Cpu));
-        let shift = |worker: usize, delta: &Tensor| -> Tensor {
-            let delta = to_host(delta);
-            let zeros = vec![0f32; d];
-            let parts: Vec<&[f32]> = code
-                .assignment(worker)
-                .iter()
-                .map(|&j| if Some(j) == target { &delta[..] } else { &zeros[..] })
-                .collect();
-            Tensor::from_slice(&code.encode(worker, &parts))
-        };
-        let ctx = AttackContext {
-            honest: &honest,
-            byzantine,
-            n: self.workers,
-            f: self.assumed_f,
-            rule: None,
-            iteration,
-            partition_shift: Some(&shift),
-            target_gradient: target_gradient.as_ref(),
-        };
-        let attacked = attacked(self.attack.as_mut(), &ctx)?;
-        let received = to_host(&attacked);
-        let decode_start = Instant::now();
-        let slices: Vec<&[f32]> = received.chunks_exact(len).collect();
-        let decoded = code.decode(&slices, d, &mut self.rng);
-        let decode_s = decode_start.elapsed().as_secs_f64();
-        Ok(match decoded {
-            Ok(out) => {
-                let mean = Tensor::from_slice(&out.sum).to_device(device) / self.workers as f64;
-                StepOutput {
-                    gradient: Some(mean),
-                    encode_s,
-                    decode_s,
-                    faults: out.faulty.len(),
-                    diverged: false,
-                }
-            }
-            Err(_) => StepOutput {
-                gradient: None,
-                encode_s,
-                decode_s,
-                faults: byzantine.len(),
-                diverged: false,
-            },
-        })
     }
 }
 
@@ -310,4 +185,178 @@ pub fn majority(rows: &Tensor) -> (Tensor, usize) {
         crate::aggregate::median_of_sorted(&crate::aggregate::sort_coordinates(rows)),
         r as usize,
     )
+}
+
+/// The same iteration cut where messages cross a real network (the MPI backend): the
+/// worker side builds messages, the Byzantine side replaces them, the PS side combines.
+/// Given the same inputs, the three together compute what `step` computes.
+impl SchemeRunner {
+    /// Worker side: the messages `workers` honestly send, one row each in that order, and
+    /// the encode seconds per worker. `grads` is P x d; only the rows of the partitions
+    /// these workers hold are read. Byzantine workers' rows come from `flipped` when the
+    /// attack flips labels. Signum: each listed worker's momentum advances once per call.
+    /// Encode seconds exclude copying the partition gradients to the host, as in `step`.
+    pub fn worker_messages(
+        &mut self,
+        grads: &Tensor,
+        flipped: Option<&Tensor>,
+        byzantine: &[usize],
+        workers: &[usize],
+    ) -> Result<(Tensor, f64)> {
+        let source = |worker: usize| match flipped {
+            Some(bad) if byzantine.contains(&worker) => bad,
+            _ => grads,
+        };
+        if let Some(code) = self.code.as_ref() {
+            let d = grads.size()[1] as usize;
+            let len = self.floats_per_worker;
+            let honest_host = to_host(grads);
+            let flipped_host = flipped.map(to_host);
+            let mut messages = vec![0f32; workers.len() * len];
+            let mut encode_s = 0.0;
+            for (&worker, out) in workers.iter().zip(messages.chunks_exact_mut(len)) {
+                let host = match &flipped_host {
+                    Some(bad) if byzantine.contains(&worker) => bad,
+                    _ => &honest_host,
+                };
+                let parts: Vec<&[f32]> = code
+                    .assignment(worker)
+                    .iter()
+                    .map(|&j| &host[j * d..(j + 1) * d])
+                    .collect();
+                let encode_start = Instant::now();
+                code.encode_into(worker, &parts, out);
+                encode_s += encode_start.elapsed().as_secs_f64();
+            }
+            let messages = Tensor::from_slice(&messages).view([workers.len() as i64, len as i64]);
+            return Ok((
+                messages.to_device(grads.device()),
+                encode_s / workers.len() as f64,
+            ));
+        }
+        let encode_start = Instant::now();
+        let r = self.group as i64;
+        let rows: Vec<Tensor> = workers
+            .iter()
+            .map(|&worker| match self.scheme {
+                Scheme::Detox => {
+                    source(worker)
+                        .narrow(0, (worker as i64 / r) * r, r)
+                        .mean_dim(0, false, Kind::Float)
+                }
+                _ => source(worker).get(worker as i64),
+            })
+            .collect();
+        let mut messages = Tensor::stack(&rows, 0);
+        if self.sends_signs {
+            let (p, d) = (self.workers as i64, grads.size()[1]);
+            let index = aggregate::index_tensor(workers, messages.device());
+            let all = self
+                .worker_momentum
+                .take()
+                .unwrap_or_else(|| Tensor::zeros([p, d], (Kind::Float, messages.device())));
+            let m = all.index_select(0, &index) * self.momentum + &messages;
+            messages = m.sign();
+            self.worker_momentum = Some(all.index_copy(0, &index, &m));
+        }
+        let encode_s = encode_start.elapsed().as_secs_f64() / workers.len() as f64;
+        Ok((messages, encode_s))
+    }
+
+    /// Byzantine side: what the Byzantine workers send, in the order of `byzantine`.
+    /// `honest` (P x message length) holds every worker's honest message, or the
+    /// adversary's estimate of the ones it cannot see; `grads` (P x d) the partition
+    /// gradients, of which the targeted attack reads the partition it perturbs.
+    pub fn byzantine_messages(
+        &mut self,
+        honest: &Tensor,
+        grads: &Tensor,
+        byzantine: &[usize],
+        iteration: usize,
+    ) -> Result<Tensor> {
+        let Some(code) = self.code.as_ref() else {
+            let ctx = AttackContext {
+                honest,
+                byzantine,
+                n: self.workers,
+                f: self.assumed_f,
+                rule: self.rule,
+                iteration,
+                partition_shift: None,
+                target_gradient: None,
+            };
+            return attacked(self.attack.as_mut(), &ctx)
+                .map(|all| all.index_select(0, &aggregate::index_tensor(byzantine, honest.device())));
+        };
+        let d = grads.size()[1] as usize;
+        let target = byzantine.first().map(|&w| code.assignment(w)[0]);
+        let target_gradient = target.map(|j| grads.get(j as i64).to_device(Device::Cpu));
+        let shift = |worker: usize, delta: &Tensor| -> Tensor {
+            let delta = to_host(delta);
+            let zeros = vec![0f32; d];
+            let parts: Vec<&[f32]> = code
+                .assignment(worker)
+                .iter()
+                .map(|&j| if Some(j) == target { &delta[..] } else { &zeros[..] })
+                .collect();
+            Tensor::from_slice(&code.encode(worker, &parts))
+        };
+        let ctx = AttackContext {
+            honest,
+            byzantine,
+            n: self.workers,
+            f: self.assumed_f,
+            rule: None,
+            iteration,
+            partition_shift: Some(&shift),
+            target_gradient: target_gradient.as_ref(),
+        };
+        let all = attacked(self.attack.as_mut(), &ctx)?;
+        Ok(all.index_select(0, &aggregate::index_tensor(byzantine, honest.device())))
+    }
+
+    /// PS side: decodes or aggregates the P received messages (P x message length). A
+    /// message that never arrived is a row of NaN: decoders mark it faulty (an erasure).
+    /// `d` is the gradient length; `encode_s` of the output is 0 (workers measure theirs).
+    pub fn combine(&mut self, received: &Tensor, d: usize) -> Result<StepOutput> {
+        let decode_start = Instant::now();
+        let Some(code) = self.code.as_ref() else {
+            let (inputs, faults) = match self.scheme {
+                Scheme::Detox => self.group_majority(received),
+                _ => (received.shallow_clone(), 0),
+            };
+            // The configuration was validated up front, so a failing aggregate means the
+            // inputs overwhelmed the rule (e.g. mean over 1e30): the run has diverged.
+            let aggregate = self.aggregator.as_mut().expect("aggregator").aggregate(&inputs);
+            return Ok(StepOutput {
+                diverged: aggregate.is_err(),
+                gradient: aggregate.ok(),
+                encode_s: 0.0,
+                decode_s: decode_start.elapsed().as_secs_f64(),
+                faults,
+            });
+        };
+        let device = received.device();
+        let len = self.floats_per_worker;
+        let host = to_host(received);
+        let slices: Vec<&[f32]> = host.chunks_exact(len).collect();
+        let decoded = code.decode(&slices, d, &mut self.rng);
+        let decode_s = decode_start.elapsed().as_secs_f64();
+        Ok(match decoded {
+            Ok(out) => StepOutput {
+                gradient: Some(Tensor::from_slice(&out.sum).to_device(device) / self.workers as f64),
+                encode_s: 0.0,
+                decode_s,
+                faults: out.faulty.len(),
+                diverged: false,
+            },
+            Err(_) => StepOutput {
+                gradient: None,
+                encode_s: 0.0,
+                decode_s,
+                faults: slices.iter().filter(|m| m.iter().any(|v| !v.is_finite())).count(),
+                diverged: false,
+            },
+        })
+    }
 }
