@@ -218,7 +218,8 @@ fn a_silent_worker_is_an_erasure_for_a_coded_scheme() {
     );
     let started = std::time::Instant::now();
     let real = mpirun(5, &stalled);
-    assert!(real.status.success(), "{}", text(&real));
+    // Exit status 4: finished by tolerating workers that stopped responding.
+    assert_eq!(real.status.code(), Some(4), "{}", text(&real));
     assert!(started.elapsed().as_secs() < 60, "the PS waited too long");
     let stderr = String::from_utf8_lossy(&real.stderr);
     assert!(stderr.contains("worker rank 2"), "{stderr}");

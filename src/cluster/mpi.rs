@@ -74,6 +74,8 @@ mod imp {
     const TRAILER: usize = 3;
     /// Exit status of the job when a worker fails beyond what the scheme tolerates.
     const EXIT_WORKER_FAILED: c_int = 3;
+    /// Training finished, but only by tolerating workers that stopped responding.
+    const EXIT_WORKERS_TOLERATED: c_int = 4;
 
     /// What every rank builds identically from the configuration.
     struct Shared<'a> {
@@ -543,13 +545,16 @@ mod imp {
             world.abort(EXIT_WORKER_FAILED);
         }
         if !dead.is_empty() {
-            // Finalize would wait for the dead ranks: end the job instead, successfully.
+            // Finalize would wait for the dead ranks: end the job instead. The status is
+            // not 0 (Open MPI has been seen to hang reaping a job aborted with 0) but a
+            // code of its own, so scripts can tell a tolerated failure from a real one.
             eprintln!(
-                "worker rank(s) {dead:?} stopped responding; the decoder tolerated their missing messages. Ending the job with MPI_Abort so that they do not hold it open."
+                "worker rank(s) {dead:?} stopped responding; the decoder tolerated their missing messages and training finished (wrote {}). Ending the job with MPI_Abort({EXIT_WORKERS_TOLERATED}) so that they do not hold it open.",
+                out.display()
             );
             let _ = std::io::stderr().flush();
             let _ = std::io::stdout().flush();
-            world.abort(0);
+            world.abort(EXIT_WORKERS_TOLERATED);
         }
         Ok(())
     }
