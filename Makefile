@@ -53,6 +53,8 @@ fmt:
 
 lint:
 	@$(CARGO) clippy --release --all-targets -- -D warnings
+	@if command -v mpirun >/dev/null && dpkg -s libopenmpi-dev libclang-dev >/dev/null 2>&1; then \
+		$(CARGO) clippy --release --all-targets --features mpi -- -D warnings; fi
 
 bench: libtorch
 	@$(CARGO) bench

@@ -366,7 +366,7 @@ impl RunConfig {
         if self.workers == 0 {
             bail!("--workers 0: need at least one worker");
         }
-        if self.batch_size == 0 || self.batch_size % self.workers != 0 {
+        if self.batch_size == 0 || !self.batch_size.is_multiple_of(self.workers) {
             let up = self.batch_size.div_ceil(self.workers).max(1) * self.workers;
             bail!(
                 "--batch-size {} is not divisible by --workers {}: every worker's partition must have the same size (try --batch-size {up})",
@@ -399,7 +399,11 @@ impl RunConfig {
                 self.attack
             );
         }
-        if !(self.bandwidth_gbps.is_finite() && self.bandwidth_gbps > 0.0) || !(self.latency_ms >= 0.0) {
+        if !(self.bandwidth_gbps.is_finite()
+            && self.bandwidth_gbps > 0.0
+            && self.latency_ms.is_finite()
+            && self.latency_ms >= 0.0)
+        {
             bail!(
                 "--bandwidth-gbps {} must be positive and --latency-ms {} non-negative",
                 self.bandwidth_gbps,
@@ -419,7 +423,7 @@ impl RunConfig {
                 if self.compression_m() != 1 {
                     bail!("detox sends full gradients: --compression must be 1");
                 }
-                if r == 0 || r % 2 == 0 || self.workers % r != 0 {
+                if r == 0 || r.is_multiple_of(2) || !self.workers.is_multiple_of(r) {
                     bail!(
                         "detox needs an odd group size r dividing P for its majority vote: r={r}, P={}",
                         self.workers

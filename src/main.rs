@@ -21,7 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train one configuration and write a per-iteration CSV.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Print the libtorch version, the device `--device auto` picks, CUDA availability, threads.
     Info,
     /// Run every configuration of a sweep spec (experiments/NAME.json); resumable.

@@ -186,7 +186,7 @@ impl Trainer {
         let _guard = tch::no_grad_guard();
         let mut update = g.to_kind(Kind::Float);
         if self.optim.weight_decay != 0.0 {
-            update = update + self.flat_params() * self.optim.weight_decay;
+            update += self.flat_params() * self.optim.weight_decay;
         }
         if self.optim.momentum != 0.0 {
             let v = match self.velocity.take() {

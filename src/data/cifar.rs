@@ -14,7 +14,7 @@ pub struct CifarBatch {
 }
 
 pub fn parse_into(bytes: &[u8], name: &str, out: &mut CifarBatch) -> Result<()> {
-    if bytes.is_empty() || bytes.len() % RECORD != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(RECORD) {
         bail!(
             "{name} is truncated or not a CIFAR-10 binary batch: {} bytes is not a multiple of the {RECORD}-byte record",
             bytes.len()
@@ -62,7 +62,7 @@ mod tests {
         }
         let path = dir.path().join("data_batch_1.bin");
         std::fs::write(&path, &bytes).unwrap();
-        let b = read_files(&[path.clone()]).unwrap();
+        let b = read_files(std::slice::from_ref(&path)).unwrap();
         assert_eq!(b.labels, vec![3, 7]);
         assert_eq!(b.images.len(), 2 * 3072);
         assert_eq!(b.images[3072 + 5], 5 ^ 7);

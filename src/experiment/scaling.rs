@@ -69,7 +69,7 @@ pub fn measure(
                 let messages = tradeoff::honest_messages(&code, &grads);
                 let mut corrupted = messages.clone();
                 for msg in corrupted.iter_mut().take(s) {
-                    msg.iter_mut().for_each(|v| *v = -100.0 * *v);
+                    msg.iter_mut().for_each(|v| *v *= -100.0);
                 }
                 let slices: Vec<&[f32]> = corrupted.iter().map(|m| &m[..]).collect();
                 let mut drng = StdRng::seed_from_u64(1);
