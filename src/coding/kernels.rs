@@ -461,6 +461,89 @@ mod x86 {
         finite
     }
 
+    /// The messages a block of M chunks reads (those with a nonzero weight), their
+    /// weights split into real and imaginary parts, and how many floats of each chunk
+    /// lie inside the gradient.
+    struct Used<const M: usize> {
+        used: Vec<*const f32>,
+        wr: Vec<[f64; M]>,
+        wi: Vec<[f64; M]>,
+        limit: [usize; M],
+    }
+
+    impl<const M: usize> Used<M> {
+        fn gather(
+            messages: &[&[f32]],
+            weights: &DMatrix<C64>,
+            k0: usize,
+            complex_len: usize,
+            d: usize,
+        ) -> Self {
+            let zero = C64::new(0.0, 0.0);
+            let n = 2 * complex_len;
+            let mut used: Vec<*const f32> = Vec::new();
+            let mut wr: Vec<[f64; M]> = Vec::new();
+            let mut wi: Vec<[f64; M]> = Vec::new();
+            for (i, message) in messages.iter().enumerate() {
+                if (0..M).all(|k| weights[(k0 + k, i)] == zero) {
+                    continue;
+                }
+                assert!(message.len() >= n, "message {i} is shorter than the code's");
+                used.push(message.as_ptr());
+                wr.push(std::array::from_fn(|k| weights[(k0 + k, i)].re));
+                wi.push(std::array::from_fn(|k| weights[(k0 + k, i)].im));
+            }
+            let limit = std::array::from_fn(|k| d.saturating_sub(2 * (k0 + k) * complex_len).min(n));
+            Used { used, wr, wi, limit }
+        }
+    }
+
+    /// The floats from `f` to the end of each chunk (fewer than one vector step),
+    /// scalar, pair by pair; false if any written value is not finite.
+    ///
+    /// # Safety
+    /// Every pointer in `used` must point to at least 2 * complex_len floats.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn scalar_tail<const M: usize>(
+        used: &[*const f32],
+        wr: &[[f64; M]],
+        wi: &[[f64; M]],
+        limit: &[usize; M],
+        k0: usize,
+        complex_len: usize,
+        mut f: usize,
+        out: &mut [MaybeUninit<f32>],
+    ) -> bool {
+        let n = 2 * complex_len;
+        let mut finite = true;
+        while f < n {
+            let mut a = [[0.0f64; 2]; M];
+            let mut b = [[0.0f64; 2]; M];
+            for (j, &p) in used.iter().enumerate() {
+                // SAFETY: f + 1 < n <= every used message's length (n is even).
+                let y = unsafe { [*p.add(f) as f64, *p.add(f + 1) as f64] };
+                for k in 0..M {
+                    for h in 0..2 {
+                        a[k][h] = wr[j][k].mul_add(y[h], a[k][h]);
+                        b[k][h] = wi[j][k].mul_add(y[h], b[k][h]);
+                    }
+                }
+            }
+            for k in 0..M {
+                let base = 2 * (k0 + k) * complex_len + f;
+                let values = [(a[k][0] - b[k][1]) as f32, (a[k][1] + b[k][0]) as f32];
+                for (h, &x) in values.iter().enumerate() {
+                    if f + h < limit[k] {
+                        out[base + h].write(x);
+                        finite &= x.is_finite();
+                    }
+                }
+            }
+            f += 2;
+        }
+        finite
+    }
+
     /// Chunks k0 .. k0 + M, V vectors of four floats per step (2 M V accumulators).
     /// For weight w = (wr, wi) and interleaved y, A += wr y and B += wi y per lane;
     /// w y = (A_even - B_odd, A_odd + B_even), one addsub per output vector.
@@ -472,23 +555,8 @@ mod x86 {
         complex_len: usize,
         out: &mut [MaybeUninit<f32>],
     ) -> bool {
-        let zero = C64::new(0.0, 0.0);
         let n = 2 * complex_len;
-        let mut used: Vec<*const f32> = Vec::new();
-        let mut wr: Vec<[f64; M]> = Vec::new();
-        let mut wi: Vec<[f64; M]> = Vec::new();
-        for (i, message) in messages.iter().enumerate() {
-            if (0..M).all(|k| weights[(k0 + k, i)] == zero) {
-                continue;
-            }
-            assert!(message.len() >= n, "message {i} is shorter than the code's");
-            used.push(message.as_ptr());
-            wr.push(std::array::from_fn(|k| weights[(k0 + k, i)].re));
-            wi.push(std::array::from_fn(|k| weights[(k0 + k, i)].im));
-        }
-        // Floats of chunk k0 + k that lie inside the gradient.
-        let d = out.len();
-        let limit: [usize; M] = std::array::from_fn(|k| d.saturating_sub(2 * (k0 + k) * complex_len).min(n));
+        let Used { used, wr, wi, limit } = Used::<M>::gather(messages, weights, k0, complex_len, out.len());
         let step = 4 * V;
         let whole = n / step * step;
         let mut check = _mm_setzero_ps();
@@ -546,31 +614,8 @@ mod x86 {
             f += step;
         }
         // The last floats (fewer than one step), scalar, pair by pair.
-        while f < n {
-            let mut a = [[0.0f64; 2]; M];
-            let mut b = [[0.0f64; 2]; M];
-            for (j, &p) in used.iter().enumerate() {
-                // SAFETY: f + 1 < n <= every used message's length (n is even).
-                let y = unsafe { [*p.add(f) as f64, *p.add(f + 1) as f64] };
-                for k in 0..M {
-                    for h in 0..2 {
-                        a[k][h] = wr[j][k].mul_add(y[h], a[k][h]);
-                        b[k][h] = wi[j][k].mul_add(y[h], b[k][h]);
-                    }
-                }
-            }
-            for k in 0..M {
-                let base = 2 * (k0 + k) * complex_len + f;
-                let values = [(a[k][0] - b[k][1]) as f32, (a[k][1] + b[k][0]) as f32];
-                for (h, &x) in values.iter().enumerate() {
-                    if f + h < limit[k] {
-                        out[base + h].write(x);
-                        finite &= x.is_finite();
-                    }
-                }
-            }
-            f += 2;
-        }
+        // SAFETY: every used message holds at least n floats.
+        finite &= unsafe { scalar_tail(&used, &wr, &wi, &limit, k0, complex_len, f, out) };
         let mut lanes = [0.0f32; 4];
         // SAFETY: lanes holds four floats.
         unsafe { _mm_storeu_ps(lanes.as_mut_ptr(), check) };
@@ -588,23 +633,8 @@ mod x86 {
         complex_len: usize,
         out: &mut [MaybeUninit<f32>],
     ) -> bool {
-        let zero = C64::new(0.0, 0.0);
         let n = 2 * complex_len;
-        let mut used: Vec<*const f32> = Vec::new();
-        let mut wr: Vec<[f64; M]> = Vec::new();
-        let mut wi: Vec<[f64; M]> = Vec::new();
-        for (i, message) in messages.iter().enumerate() {
-            if (0..M).all(|k| weights[(k0 + k, i)] == zero) {
-                continue;
-            }
-            assert!(message.len() >= n, "message {i} is shorter than the code's");
-            used.push(message.as_ptr());
-            wr.push(std::array::from_fn(|k| weights[(k0 + k, i)].re));
-            wi.push(std::array::from_fn(|k| weights[(k0 + k, i)].im));
-        }
-        // Floats of chunk k0 + k that lie inside the gradient.
-        let d = out.len();
-        let limit: [usize; M] = std::array::from_fn(|k| d.saturating_sub(2 * (k0 + k) * complex_len).min(n));
+        let Used { used, wr, wi, limit } = Used::<M>::gather(messages, weights, k0, complex_len, out.len());
         let step = 8 * V;
         let whole = n / step * step;
         let mut check = _mm256_setzero_ps();
@@ -667,31 +697,8 @@ mod x86 {
             f += step;
         }
         // The last floats (fewer than one step), scalar, pair by pair.
-        while f < n {
-            let mut a = [[0.0f64; 2]; M];
-            let mut b = [[0.0f64; 2]; M];
-            for (j, &p) in used.iter().enumerate() {
-                // SAFETY: f + 1 < n <= every used message's length (n is even).
-                let y = unsafe { [*p.add(f) as f64, *p.add(f + 1) as f64] };
-                for k in 0..M {
-                    for h in 0..2 {
-                        a[k][h] = wr[j][k].mul_add(y[h], a[k][h]);
-                        b[k][h] = wi[j][k].mul_add(y[h], b[k][h]);
-                    }
-                }
-            }
-            for k in 0..M {
-                let base = 2 * (k0 + k) * complex_len + f;
-                let values = [(a[k][0] - b[k][1]) as f32, (a[k][1] + b[k][0]) as f32];
-                for (h, &x) in values.iter().enumerate() {
-                    if f + h < limit[k] {
-                        out[base + h].write(x);
-                        finite &= x.is_finite();
-                    }
-                }
-            }
-            f += 2;
-        }
+        // SAFETY: every used message holds at least n floats.
+        finite &= unsafe { scalar_tail(&used, &wr, &wi, &limit, k0, complex_len, f, out) };
         let mut lanes = [0.0f32; 8];
         // SAFETY: lanes holds eight floats.
         unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), check) };
