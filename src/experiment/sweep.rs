@@ -446,7 +446,17 @@ pub fn write_summary(spec: &SweepSpec, runs: &[PlannedRun], dir: &Path, target: 
                     let (ts, tf) = (time_of(&slower.id), time_of(&faster.id));
                     let speedup = match (ts, tf) {
                         (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
-                        (None, Some(_)) => "faster reached target, slower never".into(),
+                        // The slower run never reached the target in its whole simulated
+                        // time, so the speed-up is at least that time over the faster's.
+                        (None, Some(b)) if b > 0.0 => match rows.iter().find(|r| r.run_id == slower.id) {
+                            Some(r) => format!(
+                                "> {:.2}x (slower never reached it in {:.3} s, best {:.2}%)",
+                                r.sim_time_s / b,
+                                r.sim_time_s,
+                                100.0 * r.best_acc
+                            ),
+                            None => "slower never reached the target".into(),
+                        },
                         _ => "n/a (target not reached)".into(),
                     };
                     md.push_str(&format!(
