@@ -38,14 +38,23 @@ def label(row):
     return name
 
 
+def grid(panels, ncols):
+    """A figure of `panels` axes, `ncols` to a row, as a flat list."""
+    nrows = math.ceil(panels / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.5 * ncols, 4.2 * nrows), squeeze=False)
+    return fig, [ax for row in axes for ax in row]
+
+
 def speedup(d):
     runs = read(os.path.join(d, "runs.csv"))
     groups = defaultdict(lambda: defaultdict(list))
     for r in runs:
         groups[(r["attack"], r["bandwidth_gbps"])][label(r)].append(r)
-    panels = sorted(groups)
-    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5), squeeze=False)
-    for ax, key in zip(axes[0], panels):
+    panels = sorted(groups, key=lambda k: (k[0], num(k[1])))
+    attacks = sorted({k[0] for k in panels})
+    ncols = max(1, len(panels) // len(attacks))
+    fig, axes = grid(len(panels), ncols)
+    for ax, key in zip(axes, panels):
         for name, rows in sorted(groups[key].items()):
             ax.plot([num(r["sim_time_s"]) for r in rows], [100 * num(r["test_acc"]) for r in rows], marker=".", label=name)
         ax.set_xscale("log")
@@ -53,14 +62,18 @@ def speedup(d):
         ax.set_xlabel("simulated time (s)")
         ax.set_ylabel("test accuracy (%)")
         ax.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=7, loc="lower right")
+    axes[0].legend(fontsize=7, loc="lower right")
+    for ax in axes[len(panels):]:
+        ax.axis("off")
     fig.tight_layout()
     fig.savefig(os.path.join(d, "accuracy_vs_time.png"), dpi=120)
     plt.close(fig)
 
     summary = read(os.path.join(d, "summary.csv"))
-    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5), squeeze=False)
-    for ax, key in zip(axes[0], panels):
+    fig, axes = grid(len(panels), ncols)
+    for ax in axes[len(panels):]:
+        ax.axis("off")
+    for ax, key in zip(axes, panels):
         rows = [r for r in summary if (r["attack"], r["bandwidth_gbps"]) == key]
         names = [label(r) for r in rows]
         times = [num(r["sim_time_to_target_s"]) for r in rows]
