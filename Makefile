@@ -54,7 +54,7 @@ fmt:
 lint:
 	@$(CARGO) clippy --release --all-targets -- -D warnings
 	@if command -v mpirun >/dev/null && dpkg -s libopenmpi-dev libclang-dev >/dev/null 2>&1; then \
-		$(CARGO) clippy --release --all-targets --features mpi -- -D warnings; fi
+		$(CARGO) clippy --release --all-targets --features mpi --target-dir $(MPI_TARGET) -- -D warnings; fi
 
 bench: libtorch
 	@$(CARGO) bench
@@ -68,14 +68,16 @@ MPI_ENV := OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_bt
 mpi-deps:
 	@scripts/mpi-deps.sh
 
+# Its own target directory, so that switching features never rebuilds the default build.
+MPI_TARGET := target/mpi
 mpi-build: libtorch mpi-deps
-	@$(CARGO) build --release --features mpi
+	@$(CARGO) build --release --features mpi --target-dir $(MPI_TARGET)
 
 # mpirun -np 5 on loopback: plain, draco-cyclic and solon-cyclic against the simulator.
 mpi-test: mpi-build
-	@$(TORCH) && $(MPI_ENV) cargo test --release --features mpi --test mpi --test mpi_flags -- --test-threads 1
+	@$(TORCH) && $(MPI_ENV) cargo test --release --features mpi --target-dir $(MPI_TARGET) --test mpi --test mpi_flags -- --test-threads 1
 
 # The README's table: measured MPI breakdown vs the simulator's model, P = 8, mlp (d = 1.03e6).
 mpi-bench: mpi-build
-	@$(TORCH) && $(MPI_ENV) scripts/mpi-bench.sh
+	@$(TORCH) && $(MPI_ENV) SOLON_BIN=$(MPI_TARGET)/release/solon scripts/mpi-bench.sh
 

@@ -4,7 +4,7 @@
 # solon-cyclic (m = 2, 3) at P = 8 with the mlp (d = 1,033,510). Writes results/mpi-bench/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-solon=target/release/solon
+solon=${SOLON_BIN:-target/mpi/release/solon}
 out=results/mpi-bench
 iterations=${ITERATIONS:-12}
 mkdir -p "$out"
