@@ -56,28 +56,20 @@ fn coded_schemes() -> Vec<RunConfig> {
     ]
 }
 
-const ATTACKS: [AttackKind; 13] = [
-    AttackKind::Reverse,
-    AttackKind::Constant,
-    AttackKind::Gaussian,
-    AttackKind::SignFlip,
-    AttackKind::LabelFlip,
-    AttackKind::Alie,
-    AttackKind::Ipm,
-    AttackKind::Nan,
-    AttackKind::Inf,
-    AttackKind::Huge,
-    AttackKind::Shift,
-    AttackKind::Tiny,
-    AttackKind::Targeted,
-];
+/// Every attack a coded scheme accepts: all but `none` and the Signum-only sign attack.
+fn attacks() -> Vec<AttackKind> {
+    AttackKind::ALL
+        .into_iter()
+        .filter(|a| !matches!(a, AttackKind::None | AttackKind::SignumAttack))
+        .collect()
+}
 
 #[test]
 fn coded_schemes_under_every_attack_match_attack_free_plain_mean() {
     let data = data();
     let reference = train(&base(), &data).final_params;
     for scheme in coded_schemes() {
-        for attack in ATTACKS {
+        for attack in attacks() {
             for redraw in [false, true] {
                 let config = RunConfig {
                     attack,

@@ -365,17 +365,6 @@ mod imp {
         }
     }
 
-    /// Running sums of the measured time columns.
-    #[derive(Default)]
-    struct Totals {
-        compute_s: f64,
-        encode_s: f64,
-        comm_s: f64,
-        decode_s: f64,
-        update_s: f64,
-        bytes_to_ps: u64,
-    }
-
     fn parameter_server(world: &SimpleCommunicator, mut s: Shared) -> Result<()> {
         let config = s.config;
         let comm = world.as_raw();
@@ -394,7 +383,7 @@ mod imp {
         let mut alive = vec![true; p];
         let mut buffers = vec![vec![0f32; s.len + TRAILER]; p];
         let start = Instant::now();
-        let mut totals = Totals::default();
+        let mut totals = crate::cluster::cost::IterationCost::default();
         let mut records: Vec<Record> = Vec::new();
         let mut loss_window = (0.0, 0usize);
         let (mut faults, mut failures) = (0usize, 0usize);
@@ -457,19 +446,21 @@ mod imp {
             if failure.is_some() {
                 break;
             }
-            totals.compute_s += compute_s;
-            totals.encode_s += encode_s;
-            totals.comm_s += (receive_s - worker_s).max(0.0);
-            totals.decode_s += out.decode_s;
-            totals.update_s += update_s;
-            totals.bytes_to_ps += (arrived.len() * (s.len + TRAILER) * 4) as u64;
+            totals.add(&crate::cluster::cost::IterationCost {
+                compute_s,
+                encode_s,
+                comm_s: (receive_s - worker_s).max(0.0),
+                decode_s: out.decode_s,
+                update_s,
+                bytes_to_ps: (arrived.len() * (s.len + TRAILER) * 4) as u64,
+            });
             loss_window.0 +=
                 arrived.iter().map(|&w| trailer(w, 2)).sum::<f64>() / arrived.len().max(1) as f64;
             loss_window.1 += 1;
             if iteration % config.eval_every == 0 || iteration == config.iterations || diverged {
                 let (test_loss, test_acc) = s.trainer.evaluate(&test_x, &test_y, 1000);
                 diverged |= !test_loss.is_finite();
-                let mut record = Record {
+                let record = Record {
                     latency_ms: s.config.latency_ms,
                     run_id: String::new(),
                     scheme: config.scheme.to_string(),
@@ -490,7 +481,7 @@ mod imp {
                     iteration,
                     epoch: s.sampler.epochs(),
                     samples_seen: iteration * config.batch_size,
-                    sim_time_s: 0.0,
+                    sim_time_s: totals.total_s(),
                     wall_time_s: start.elapsed().as_secs_f64(),
                     compute_s: totals.compute_s,
                     encode_s: totals.encode_s,
@@ -504,8 +495,6 @@ mod imp {
                     decode_failures: failures,
                     diverged,
                 };
-                record.sim_time_s =
-                    totals.compute_s + totals.encode_s + totals.comm_s + totals.decode_s + totals.update_s;
                 records.push(record);
                 loss_window = (0.0, 0);
             }
